@@ -1,0 +1,11 @@
+//! medgrid's domain: the types and rules of a tight-knit medical group.
+//!
+//! Nothing here does IO, SQL, HTTP or async: the edges parse input into these types, the
+//! rules here decide, and the store persists what was decided.
+
+pub mod access;
+pub mod codes;
+pub mod error;
+pub mod org;
+
+pub use error::{FieldError, Invalid};

@@ -1,0 +1,158 @@
+//! Embedded migrations. Each migration carries its SQLite and its PostgreSQL text side by
+//! side, so the two sets cannot drift apart in number or order; a contract test checks that
+//! they also produce the same tables and columns.
+
+use crate::{Backend, Store, StoreError};
+
+/// One schema change in both dialects.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
+    postgres: include_str!("../migrations/postgres/0001_registry.sql"),
+}];
+
+const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)";
+const LEDGER_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_migration (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)";
+
+/// Serialises concurrent `migrate` runs of several processes on one PostgreSQL database.
+const PG_ADVISORY_KEY: i64 = 0x006d_6564_6772_6964; // "medgrid" in ASCII
+
+/// FNV-1a, 64 bit: enough to notice that an applied migration's text was edited (not a
+/// defence against tampering, which the database's own permissions are for).
+fn checksum(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Store {
+    /// Applies every migration not yet applied, each in its own transaction. Refuses to run
+    /// if an applied migration's text has changed since (the schema would no longer match).
+    /// Returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                let mut conn = write.acquire().await?;
+                sqlx::raw_sql(LEDGER_SQLITE).execute(&mut *conn).await?;
+                let applied: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT version, checksum FROM schema_migration")
+                        .fetch_all(&mut *conn)
+                        .await?;
+                let mut done = Vec::new();
+                for m in pending(&applied, |m| m.sqlite)? {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO schema_migration (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(checksum(m.sqlite))
+                        .bind(crate::now())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    done.push(m.version);
+                }
+                Ok(done)
+            }
+            Backend::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(PG_ADVISORY_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                let result = async {
+                    sqlx::raw_sql(LEDGER_POSTGRES).execute(&mut *conn).await?;
+                    let applied: Vec<(i64, String)> =
+                        sqlx::query_as("SELECT version, checksum FROM schema_migration")
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    let mut done = Vec::new();
+                    for m in pending(&applied, |m| m.postgres)? {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        sqlx::raw_sql(m.postgres).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migration (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                            .bind(m.version)
+                            .bind(m.name)
+                            .bind(checksum(m.postgres))
+                            .bind(crate::now())
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        done.push(m.version);
+                    }
+                    Ok::<_, StoreError>(done)
+                }
+                .await;
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(PG_ADVISORY_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                result
+            }
+        }
+    }
+}
+
+/// The migrations still to apply, after checking that applied ones are unchanged.
+fn pending(
+    applied: &[(i64, String)],
+    text: impl Fn(&Migration) -> &'static str,
+) -> Result<Vec<&'static Migration>, StoreError> {
+    for (version, sum) in applied {
+        match MIGRATIONS.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(StoreError::Migration(format!(
+                    "the database has migration {version}, which this medgrid does not know: it is newer than this binary"
+                )))
+            }
+            Some(m) if checksum(text(m)) != *sum => {
+                return Err(StoreError::Migration(format!(
+                    "migration {version} ({}) was changed after it was applied",
+                    m.name
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_strictly_increasing_and_both_dialects_present() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert!(m.version > last, "migration {} out of order", m.version);
+            last = m.version;
+            assert!(!m.sqlite.trim().is_empty() && !m.postgres.trim().is_empty());
+        }
+    }
+
+    #[test]
+    fn an_edited_migration_is_refused() {
+        let applied = vec![(1, "0000000000000000".to_owned())];
+        let err = pending(&applied, |m| m.sqlite).unwrap_err();
+        assert!(err.to_string().contains("changed after it was applied"));
+        let unknown = vec![(999, "x".to_owned())];
+        assert!(pending(&unknown, |m| m.sqlite).is_err());
+    }
+}

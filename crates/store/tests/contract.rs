@@ -1,0 +1,569 @@
+//! The store's contract, run unchanged on SQLite and on PostgreSQL.
+
+use std::collections::BTreeSet;
+
+use sqlx::Connection;
+
+use medgrid_domain::access::{OrgPath, Role, Scope, ScopeKind};
+use medgrid_domain::org::layout::parse_layout;
+use medgrid_domain::org::{MemberRole, UnitInput};
+use medgrid_store::{Actor, AuditFilter, DbKind, NewUser, Store, StoreError, UnitFilter};
+use medgrid_testkit::{on_both_databases, TestDb};
+
+const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
+
+async fn load_jinhua(store: &Store) -> i64 {
+    let layout = parse_layout(JINHUA).expect("bundled layout parses");
+    store
+        .import_layout(&Actor::system("test"), &layout)
+        .await
+        .expect("import")
+        .city_id
+}
+
+fn new_user(username: &str, city: i64) -> NewUser {
+    NewUser {
+        username: username.into(),
+        display_name: username.into(),
+        role: Role::Auditor,
+        scope: Scope {
+            kind: ScopeKind::City,
+            path: OrgPath::city(city),
+        },
+        password_hash: None,
+    }
+}
+
+async fn layout_import_builds_the_tree(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    assert_eq!(tree.city.division_code, "330700");
+    assert_eq!(tree.grids.len(), 3);
+    assert_eq!(tree.groups.len(), 3);
+    for g in &tree.groups {
+        let leads = tree
+            .units
+            .iter()
+            .filter(|u| u.group_id == Some(g.id) && u.role == MemberRole::Lead)
+            .count();
+        assert_eq!(leads, 1, "group {} has one lead", g.name);
+    }
+    // The layout rules find no error in what was loaded.
+    let findings = store.check_city(city).await.unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.severity != medgrid_domain::org::rules::Severity::Error),
+        "{findings:?}"
+    );
+    // A second import of the same city is refused whole.
+    let again = store
+        .import_layout(&Actor::system("test"), &parse_layout(JINHUA).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, StoreError::Conflict(ref f) if f.field == "division_code"),
+        "{again:?}"
+    );
+    assert_eq!(store.count_cities().await.unwrap(), 1);
+    // The import is audited.
+    let events = store
+        .list_audit(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == "layout.import" && e.outcome == "ok"));
+}
+
+async fn a_second_lead_is_refused_and_nothing_changes(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let group = tree.groups[0].id;
+    let before = tree.units.len();
+    let input = UnitInput {
+        code: "EXTRA-LEAD".into(),
+        legal_name: "另一家三级医院".into(),
+        role: "lead".into(),
+        level: "tertiary".into(),
+        group_id: Some(group),
+        public: true,
+        ..UnitInput::default()
+    };
+    let err = store
+        .create_unit(&Actor::system("test"), city, &input.validate().unwrap())
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Conflict(f) => assert_eq!(f.field, "role"),
+        StoreError::Invalid(inv) => {
+            assert!(inv.0.iter().any(|e| e.field == "group_one_lead"), "{inv:?}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(store.city_tree(city).await.unwrap().units.len(), before);
+}
+
+async fn a_unit_takes_the_grid_of_its_group(store: Store) {
+    let city = load_jinhua(&store).await;
+    let before = store.city_tree(city).await.unwrap().units.len();
+    // A unit's grid is its group's, so a public secondary hospital can never stand in a grid
+    // while belonging to another grid's group (the rule the layout check reports for files).
+    let tree = store.city_tree(city).await.unwrap();
+    let input = UnitInput {
+        code: "NEW-SEC".into(),
+        legal_name: "新建二级医院".into(),
+        role: "secondary".into(),
+        level: "secondary".into(),
+        group_id: Some(tree.groups[1].id),
+        ..UnitInput::default()
+    };
+    let unit = store
+        .create_unit(&Actor::system("test"), city, &input.validate().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(unit.grid_id, Some(tree.groups[1].grid_id));
+    assert_eq!(store.city_tree(city).await.unwrap().units.len(), before + 1);
+}
+
+async fn unit_codes_are_unique_per_city(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let existing = &tree.units[3];
+    let input = UnitInput {
+        code: existing.code.clone(),
+        legal_name: "重名编码".into(),
+        role: "primary".into(),
+        level: "primary".into(),
+        group_id: Some(tree.groups[2].id),
+        ..UnitInput::default()
+    };
+    let err = store
+        .create_unit(&Actor::system("test"), city, &input.validate().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref f) if f.field == "code"),
+        "{err:?}"
+    );
+}
+
+async fn text_is_stored_verbatim(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let nasty = "'; DROP TABLE unit; --<script>alert(1)</script>\"&";
+    let input = UnitInput {
+        code: "META".into(),
+        legal_name: nasty.into(),
+        second_name: "O'Brien 分院".into(),
+        role: "primary".into(),
+        level: "primary".into(),
+        group_id: Some(tree.groups[0].id),
+        ..UnitInput::default()
+    };
+    let unit = store
+        .create_unit(&Actor::system("test"), city, &input.validate().unwrap())
+        .await
+        .unwrap();
+    let back = store.unit(unit.id).await.unwrap();
+    assert_eq!(back.legal_name, nasty);
+    assert_eq!(back.second_name.as_deref(), Some("O'Brien 分院"));
+    let found = store
+        .units(&UnitFilter {
+            name_contains: Some("drop table".into()),
+            limit: 10,
+            ..UnitFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+async fn duplicate_usernames_conflict_even_when_concurrent(store: Store) {
+    let city = load_jinhua(&store).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create_user(&Actor::system("test"), &new_user("same.name", city))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(f)) => assert_eq!(f.field, "username"),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one of the concurrent creations wins");
+    assert_eq!(store.users(None).await.unwrap().len(), 1);
+}
+
+async fn concurrent_leads_leave_exactly_one(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    // Every contender races for a place that is taken: none may slip in beside the lead.
+    let group = tree.groups[0].id;
+    let existing_lead = tree
+        .units
+        .iter()
+        .find(|u| u.group_id == Some(group) && u.role == MemberRole::Lead)
+        .unwrap()
+        .id;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let input = UnitInput {
+                code: format!("RACE-{i}"),
+                legal_name: format!("竞争医院{i}"),
+                role: "lead".into(),
+                level: "tertiary".into(),
+                group_id: Some(group),
+                ..UnitInput::default()
+            };
+            s.create_unit(&Actor::system("test"), city, &input.validate().unwrap())
+                .await
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().is_err(), "the group already has its lead");
+    }
+    let leads: Vec<_> = store
+        .city_tree(city)
+        .await
+        .unwrap()
+        .units
+        .into_iter()
+        .filter(|u| u.group_id == Some(group) && u.role == MemberRole::Lead)
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(leads, vec![existing_lead]);
+}
+
+async fn tokens_work_until_revoked(store: Store) {
+    let city = load_jinhua(&store).await;
+    let user = store
+        .create_user(&Actor::system("test"), &new_user("api.user", city))
+        .await
+        .unwrap();
+    let token = store
+        .create_token(
+            &Actor::system("test"),
+            &user,
+            "script",
+            "mgt_abcd",
+            "digest-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_token("digest-1").await.unwrap().map(|u| u.id),
+        Some(user.id)
+    );
+    assert!(store.token(token.id).await.unwrap().last_used_at.is_some());
+    assert_eq!(store.user_by_token("digest-2").await.unwrap(), None);
+    store
+        .revoke_token(&Actor::system("test"), &token, &user)
+        .await
+        .unwrap();
+    assert_eq!(store.user_by_token("digest-1").await.unwrap(), None);
+    // A disabled user's tokens stop working too.
+    let t2 = store
+        .create_token(&Actor::system("test"), &user, "s2", "mgt_efgh", "digest-3")
+        .await
+        .unwrap();
+    assert!(store.user_by_token("digest-3").await.unwrap().is_some());
+    store
+        .set_user_disabled(&Actor::system("test"), &user, true)
+        .await
+        .unwrap();
+    assert_eq!(store.user_by_token("digest-3").await.unwrap(), None);
+    let _ = t2;
+}
+
+async fn sessions_expire(store: Store) {
+    let city = load_jinhua(&store).await;
+    let user = store
+        .create_user(&Actor::system("test"), &new_user("web.user", city))
+        .await
+        .unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    store
+        .create_session(user.id, "live", "csrf-1", later)
+        .await
+        .unwrap();
+    store
+        .create_session(user.id, "stale", "csrf-2", past)
+        .await
+        .unwrap();
+    let s = store.session("live").await.unwrap().unwrap();
+    assert_eq!(s.user.id, user.id);
+    assert_eq!(s.csrf_token, "csrf-1");
+    assert_eq!(store.session("stale").await.unwrap(), None);
+    store.delete_session("live").await.unwrap();
+    assert_eq!(store.session("live").await.unwrap(), None);
+}
+
+async fn login_throttle_locks_after_repeated_failures(store: Store) {
+    let window = chrono::Duration::minutes(15);
+    let lock = chrono::Duration::minutes(15);
+    for _ in 0..4 {
+        assert_eq!(
+            store.login_failed("user:x", 5, window, lock).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(store.login_locked_until("user:x").await.unwrap(), None);
+    assert!(store
+        .login_failed("user:x", 5, window, lock)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.login_locked_until("user:x").await.unwrap().is_some());
+    assert_eq!(store.login_locked_until("user:y").await.unwrap(), None);
+    store.login_succeeded("user:x").await.unwrap();
+    assert_eq!(store.login_locked_until("user:x").await.unwrap(), None);
+}
+
+async fn audit_is_scoped_and_paged(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let group = &tree.groups[0];
+    let unit = tree
+        .units
+        .iter()
+        .find(|u| u.group_id == Some(group.id))
+        .unwrap();
+    let actor = Actor::system("test");
+    for i in 0..5 {
+        store
+            .audit(&medgrid_store::AuditEntry {
+                actor: &actor,
+                action: "probe.read",
+                resource_type: "Probe",
+                resource_id: Some(i.to_string()),
+                target: Some(unit.path()),
+                outcome: medgrid_store::Outcome::Ok,
+                detail: None,
+            })
+            .await
+            .unwrap();
+    }
+    let group_scope = Scope {
+        kind: ScopeKind::Group,
+        path: group.path(),
+    };
+    let page1 = store
+        .list_audit(&AuditFilter {
+            scope: Some(group_scope),
+            action_prefix: Some("probe.".into()),
+            limit: 3,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page1.len(), 3);
+    assert!(page1.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let page2 = store
+        .list_audit(&AuditFilter {
+            scope: Some(group_scope),
+            action_prefix: Some("probe.".into()),
+            before_id: page1.last().map(|e| e.id),
+            limit: 3,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2.len(), 2);
+    let other_group = Scope {
+        kind: ScopeKind::Group,
+        path: tree.groups[1].path(),
+    };
+    let none = store
+        .list_audit(&AuditFilter {
+            scope: Some(other_group),
+            action_prefix: Some("probe.".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+async fn practitioners_practise_at_several_sites(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let lead = tree
+        .units
+        .iter()
+        .find(|u| u.role == MemberRole::Lead)
+        .unwrap();
+    let primary = tree
+        .units
+        .iter()
+        .find(|u| u.role == MemberRole::Primary && u.group_id == lead.group_id)
+        .unwrap();
+    let draft = medgrid_domain::org::PractitionerInput {
+        licence_no: "110330700000001".into(),
+        name: "单志刚".into(),
+        sex: "男".into(),
+        title: "主任医师".into(),
+        unit_id: lead.id,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let actor = Actor::system("test");
+    let p = store
+        .create_practitioner(&actor, lead, &draft)
+        .await
+        .unwrap();
+    store
+        .add_practice_site(&actor, p.id, primary, None)
+        .await
+        .unwrap();
+    let again = store
+        .add_practice_site(&actor, p.id, primary, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, StoreError::Conflict(ref f) if f.field == "unit_id"),
+        "{again:?}"
+    );
+    let p = store.practitioner(p.id).await.unwrap();
+    let sites: Vec<(i64, bool)> = p.sites.iter().map(|s| (s.unit_id, s.primary)).collect();
+    assert_eq!(sites, vec![(lead.id, true), (primary.id, false)]);
+    let at_primary = store
+        .practitioners(Some(primary.id), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(at_primary.len(), 1);
+    let dup = store
+        .create_practitioner(&actor, lead, &draft)
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict(ref f) if f.field == "licence_no"));
+}
+
+async fn resolve_org_by_reference_and_uscc(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let group = &tree.groups[0];
+    let r = store
+        .resolve_org(&format!("group-{}", group.id))
+        .await
+        .unwrap();
+    assert_eq!(r.path, group.path());
+    let unit = &tree.units[0];
+    assert_eq!(
+        store
+            .resolve_org(&format!("unit-{}", unit.id))
+            .await
+            .unwrap()
+            .path,
+        unit.path()
+    );
+    assert!(matches!(
+        store.resolve_org("unit-999999").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.resolve_org("nonsense").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+on_both_databases!(
+    layout_import_builds_the_tree,
+    a_second_lead_is_refused_and_nothing_changes,
+    a_unit_takes_the_grid_of_its_group,
+    unit_codes_are_unique_per_city,
+    text_is_stored_verbatim,
+    duplicate_usernames_conflict_even_when_concurrent,
+    concurrent_leads_leave_exactly_one,
+    tokens_work_until_revoked,
+    sessions_expire,
+    login_throttle_locks_after_repeated_failures,
+    audit_is_scoped_and_paged,
+    practitioners_practise_at_several_sites,
+    resolve_org_by_reference_and_uscc,
+);
+
+/// The audit log refuses updates and deletes in the database itself, on both backends.
+#[tokio::test]
+async fn audit_log_is_append_only_in_the_database() {
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let db = TestDb::new(kind).await;
+        db.store
+            .audit(&medgrid_store::AuditEntry {
+                actor: &Actor::system("test"),
+                action: "probe",
+                resource_type: "Probe",
+                resource_id: None,
+                target: None,
+                outcome: medgrid_store::Outcome::Ok,
+                detail: None,
+            })
+            .await
+            .unwrap();
+        let (update, delete) = match kind {
+            DbKind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                let u = sqlx::query("UPDATE audit_event SET outcome = 'x'")
+                    .execute(&mut c)
+                    .await;
+                let d = sqlx::query("DELETE FROM audit_event").execute(&mut c).await;
+                (u.is_err(), d.is_err())
+            }
+            DbKind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let u = sqlx::query("UPDATE audit_event SET outcome = 'x'")
+                    .execute(&mut c)
+                    .await;
+                let d = sqlx::query("DELETE FROM audit_event").execute(&mut c).await;
+                (u.is_err(), d.is_err())
+            }
+        };
+        assert!(update, "{kind:?}: update refused");
+        assert!(delete, "{kind:?}: delete refused");
+        db.finish().await;
+    }
+}
+
+/// Both migration sets produce the same tables and columns.
+#[tokio::test]
+async fn migrations_stay_in_step() {
+    let lite = TestDb::new(DbKind::Sqlite).await;
+    let pg = TestDb::new(DbKind::Postgres).await;
+    let mut c = sqlx::SqliteConnection::connect(&lite.url).await.unwrap();
+    let sqlite_cols: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let mut p = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let pg_cols: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut p)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert!(!sqlite_cols.is_empty());
+    assert_eq!(sqlite_cols, pg_cols, "SQLite and PostgreSQL schemas differ");
+    lite.finish().await;
+    pg.finish().await;
+}

@@ -1,0 +1,209 @@
+//! `/api/v1`: the JSON API, authenticated by bearer token, described by the OpenAPI document
+//! at `/api/openapi.json` (generated from these handlers).
+
+mod accounts;
+mod registry;
+pub(crate) use registry::visible_practitioners;
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use medgrid_domain::{FieldError, Invalid};
+
+use crate::error::AppError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/me", get(accounts::me))
+        .route("/v1/cities", get(registry::list_cities))
+        .route("/v1/cities/{id}/tree", get(registry::city_tree))
+        .route("/v1/cities/{id}/checks", get(registry::city_checks))
+        .route("/v1/cities/{id}/units", post(registry::create_unit))
+        .route("/v1/layouts", post(registry::import_layout))
+        .route("/v1/units", get(registry::list_units))
+        .route("/v1/units/{id}", get(registry::get_unit))
+        .route(
+            "/v1/units/{id}/departments",
+            get(registry::list_departments).post(registry::create_department),
+        )
+        .route(
+            "/v1/practitioners",
+            get(registry::list_practitioners).post(registry::create_practitioner),
+        )
+        .route("/v1/practitioners/{id}", get(registry::get_practitioner))
+        .route("/v1/practitioners/{id}/sites", post(registry::add_site))
+        .route(
+            "/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route("/v1/users/{id}", get(accounts::get_user))
+        .route("/v1/users/{id}/disable", post(accounts::disable_user))
+        .route("/v1/users/{id}/enable", post(accounts::enable_user))
+        .route(
+            "/v1/users/{id}/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route("/v1/tokens/{id}/revoke", post(accounts::revoke_token))
+        .route("/v1/audit", get(accounts::list_audit))
+        .fallback(|| async { AppError::NotFound })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "medgrid API",
+        description = "紧密型城市医疗集团信息平台 — the information platform of a tight-knit urban medical group. \
+                       Errors are RFC 9457 problem details with per-field messages in Chinese and English.",
+        version = "1"
+    ),
+    paths(
+        accounts::me,
+        registry::list_cities,
+        registry::city_tree,
+        registry::city_checks,
+        registry::create_unit,
+        registry::import_layout,
+        registry::list_units,
+        registry::get_unit,
+        registry::list_departments,
+        registry::create_department,
+        registry::list_practitioners,
+        registry::create_practitioner,
+        registry::get_practitioner,
+        registry::add_site,
+        accounts::list_users,
+        accounts::create_user,
+        accounts::get_user,
+        accounts::disable_user,
+        accounts::enable_user,
+        accounts::list_tokens,
+        accounts::create_token,
+        accounts::revoke_token,
+        accounts::list_audit,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "registry", description = "Cities, grids, groups, member units, departments, practitioners (R1.1, R1.2)"),
+        (name = "accounts", description = "Users, roles, organisation scopes and API tokens"),
+        (name = "audit", description = "The append-only audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, for API clients (bearer token) and for people browsing from the UI
+/// (session cookie); like everything else, not for the anonymous.
+async fn openapi_json(
+    api: Result<crate::auth::ApiCaller, AppError>,
+    ui: Result<crate::auth::UiCaller, crate::ui::UiError>,
+) -> Result<Json<utoipa::openapi::OpenApi>, AppError> {
+    if api.is_ok() || ui.is_ok() {
+        Ok(Json(ApiDoc::openapi()))
+    } else {
+        Err(AppError::Unauthenticated)
+    }
+}
+
+/// A JSON body whose every rejection is a problem document naming what is wrong.
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> AppError {
+    let text = rejection.body_text();
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge,
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            // serde names the field in backticks for missing and unknown fields.
+            let field = text
+                .split('`')
+                .nth(1)
+                .filter(|_| text.contains("field `"))
+                .unwrap_or("body")
+                .to_owned();
+            AppError::Invalid(Invalid::one(FieldError::new(
+                field,
+                "type",
+                format!("字段缺失或类型不符：{}", serde_reason(&text)),
+                serde_reason(&text).to_owned(),
+            )))
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::BadRequest(FieldError::new(
+            "content-type",
+            "media_type",
+            "请求须为 application/json",
+            "the request must be application/json",
+        )),
+        _ => AppError::BadRequest(FieldError::new(
+            "body",
+            "syntax",
+            "请求体不是有效的 JSON",
+            "the body is not valid JSON",
+        )),
+    }
+}
+
+/// The part of serde's message that describes the problem, without axum's preamble.
+fn serde_reason(text: &str) -> &str {
+    text.rsplit_once(": ").map_or(text, |(_, r)| r)
+}
+
+/// A raw body (CSV uploads) whose size rejection is a problem document.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge
+                } else {
+                    AppError::BadRequest(FieldError::new(
+                        "body",
+                        "read",
+                        "无法读取请求体",
+                        "could not read the body",
+                    ))
+                }
+            })
+    }
+}

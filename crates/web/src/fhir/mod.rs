@@ -1,0 +1,166 @@
+//! `/fhir`: an HL7 FHIR R4 facade over the registry (and, as they are built, the clinical
+//! workflows). JSON only (`application/fhir+json`); errors are `OperationOutcome`s.
+
+mod organization;
+mod practitioner;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::auth::{ApiCaller, Caller};
+use crate::error::AppError;
+use crate::AppState;
+
+pub const FHIR_VERSION: &str = "4.0.1";
+/// Identifier and code systems that medgrid defines (local URNs: nothing is fetched from them).
+pub const SYS_UNIT_CODE: &str = "urn:medgrid:identifier:org-code";
+pub const SYS_USCC: &str = "urn:medgrid:identifier:uscc";
+pub const SYS_DIVISION: &str = "urn:medgrid:identifier:gbt2260";
+pub const SYS_LICENCE: &str = "urn:medgrid:identifier:practitioner-licence";
+pub const SYS_ORG_KIND: &str = "urn:medgrid:CodeSystem:org-kind";
+pub const SYS_MEMBER_ROLE: &str = "urn:medgrid:CodeSystem:member-role";
+pub const SYS_LEVEL: &str = "urn:medgrid:CodeSystem:hospital-level";
+pub const SYS_TITLE: &str = "urn:medgrid:CodeSystem:professional-title";
+pub const SYS_HL7_ORG_TYPE: &str = "http://terminology.hl7.org/CodeSystem/organization-type";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/metadata", get(metadata))
+        .route("/Organization", get(organization::search))
+        .route("/Organization/{id}", get(organization::read))
+        .route("/Practitioner", get(practitioner::search_practitioners))
+        .route("/Practitioner/{id}", get(practitioner::read_practitioner))
+        .route("/PractitionerRole", get(practitioner::search_roles))
+        .route("/PractitionerRole/{id}", get(practitioner::read_role))
+        .fallback(|| async { Fhir(AppError::NotFound) })
+}
+
+/// An error rendered as an `OperationOutcome`.
+pub struct Fhir(pub AppError);
+
+impl<E: Into<AppError>> From<E> for Fhir {
+    fn from(e: E) -> Self {
+        Fhir(e.into())
+    }
+}
+
+impl IntoResponse for Fhir {
+    fn into_response(self) -> Response {
+        self.0.into_fhir()
+    }
+}
+
+/// A FHIR resource or bundle as the response body.
+pub struct Resource(pub Value);
+
+impl IntoResponse for Resource {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/fhir+json")],
+            self.0.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// A bearer-token caller whose rejection is an `OperationOutcome`.
+pub struct FhirCaller(pub Caller);
+
+impl FromRequestParts<AppState> for FhirCaller {
+    type Rejection = Fhir;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Fhir> {
+        ApiCaller::from_request_parts(parts, state)
+            .await
+            .map(|ApiCaller(c)| FhirCaller(c))
+            .map_err(Fhir)
+    }
+}
+
+/// A search-set bundle of `resources`, at most `count` of them, with the full match total.
+pub fn searchset(resource_type: &str, resources: Vec<Value>, count: Option<usize>) -> Value {
+    let total = resources.len();
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .take(count.unwrap_or(100).min(1000))
+        .map(|r| {
+            let id = r.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            json!({"fullUrl": format!("{resource_type}/{id}"), "resource": r, "search": {"mode": "match"}})
+        })
+        .collect();
+    json!({"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries})
+}
+
+/// `_count`, parsed leniently: a bad value is an error naming the parameter.
+pub fn count_param(raw: Option<&str>) -> Result<Option<usize>, Fhir> {
+    match raw {
+        None => Ok(None),
+        Some(s) => s.parse::<usize>().map(Some).map_err(|_| {
+            Fhir(AppError::Invalid(medgrid_domain::Invalid::one(
+                medgrid_domain::FieldError::new(
+                    "_count",
+                    "format",
+                    "_count 须为非负整数",
+                    "_count must be a non-negative integer",
+                ),
+            )))
+        }),
+    }
+}
+
+/// The CapabilityStatement: every resource and search parameter served.
+async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
+    let search = |params: &[(&str, &str)]| -> Vec<Value> {
+        params
+            .iter()
+            .map(|(name, kind)| json!({"name": name, "type": kind}))
+            .collect()
+    };
+    let resource = |kind: &str, params: &[(&str, &str)]| {
+        json!({
+            "type": kind,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": search(params),
+        })
+    };
+    Resource(json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "medgrid",
+        "kind": "instance",
+        "software": {"name": "medgrid", "version": env!("CARGO_PKG_VERSION")},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "description": "Authorization: Bearer <token> (medgrid admin create-token, or the web UI's token page)"
+            },
+            "resource": [
+                resource("Organization", &[("_id", "token"), ("name", "string"), ("type", "token"), ("partof", "reference"), ("identifier", "token"), ("_count", "number")]),
+                resource("Practitioner", &[("_id", "token"), ("name", "string"), ("identifier", "token"), ("_count", "number")]),
+                resource("PractitionerRole", &[("_id", "token"), ("practitioner", "reference"), ("organization", "reference"), ("_count", "number")]),
+            ]
+        }]
+    }))
+}
+
+/// Case-insensitive "starts with or contains" per FHIR string search (`:contains` widens it;
+/// for Chinese names a plain search by any part is what people expect, so both match parts).
+pub fn string_matches(value: &str, query: &str) -> bool {
+    value.to_lowercase().contains(&query.trim().to_lowercase())
+}
+
+/// A reference parameter's id: `Organization/unit-3` or `unit-3`.
+pub fn reference_id<'a>(raw: &'a str, resource_type: &str) -> &'a str {
+    raw.strip_prefix(resource_type)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(raw)
+}
