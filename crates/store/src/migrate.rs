@@ -5,6 +5,7 @@
 use crate::{Backend, Store, StoreError};
 
 /// One schema change in both dialects.
+#[derive(Debug)]
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,

@@ -151,8 +151,10 @@ macro_rules! load_snapshot {
         let city_id: Id = $city_id;
         let mut snap = CitySnapshot::default();
         let rows = sqlx::query(
-            "SELECT 'city' AS kind, id, name, NULL AS grid_id, NULL AS group_id, NULL AS parent_unit_id, \
-             NULL AS role, NULL AS level, NULL AS public FROM city WHERE id = $1 \
+            // Typed NULLs: PostgreSQL resolves UNION column types branch by branch.
+            "SELECT 'city' AS kind, id, name, CAST(NULL AS BIGINT) AS grid_id, CAST(NULL AS BIGINT) AS group_id, \
+             CAST(NULL AS BIGINT) AS parent_unit_id, CAST(NULL AS TEXT) AS role, CAST(NULL AS TEXT) AS level, \
+             CAST(NULL AS BOOLEAN) AS public FROM city WHERE id = $1 \
              UNION ALL SELECT 'grid', id, name, NULL, NULL, NULL, NULL, NULL, NULL FROM grid WHERE city_id = $1 \
              UNION ALL SELECT 'group', id, name, grid_id, NULL, NULL, NULL, NULL, NULL FROM med_group WHERE city_id = $1 \
              UNION ALL SELECT 'unit', id, legal_name, grid_id, group_id, parent_unit_id, role, level, public FROM unit WHERE city_id = $1",

@@ -1,15 +1,25 @@
-// PLACEHOLDER (being written): the agreed API only, so the workspace compiles.
-use super::{CitySnapshot, CrossGridService, Level, MemberRole};
+//! The city layout file (docs/layout-format.md): one CSV, one row per city, grid, group or
+//! unit. Parsing reports every problem with its line, resolves references, and applies the
+//! layout rules; a file with any error yields no layout at all.
+
+use std::collections::HashMap;
+
+use super::rules::{check_layout, Severity};
+use super::{CitySnapshot, CrossGridService, GridRef, GroupRef, Level, MemberRole, UnitRef};
 use crate::codes::{DivisionCode, Uscc};
-use crate::error::{FieldError, Invalid};
+use crate::error::{optional_text, text, FieldError, Invalid};
+use crate::org::entity::{code, MAX_NAME, MAX_NOTE};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
     pub city: CityRow,
     pub grids: Vec<GridRow>,
     pub groups: Vec<GroupRow>,
     pub units: Vec<UnitRow>,
+    /// Rule warnings and suspect check characters: shown, not refused.
     pub warnings: Vec<FieldError>,
 }
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CityRow {
     pub line: usize,
@@ -17,6 +27,7 @@ pub struct CityRow {
     pub name: String,
     pub division_code: DivisionCode,
 }
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridRow {
     pub line: usize,
@@ -25,6 +36,7 @@ pub struct GridRow {
     pub city_code: String,
     pub division_code: DivisionCode,
 }
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRow {
     pub line: usize,
@@ -32,6 +44,7 @@ pub struct GroupRow {
     pub name: String,
     pub grid_code: String,
 }
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitRow {
     pub line: usize,
@@ -39,6 +52,7 @@ pub struct UnitRow {
     pub name: String,
     pub second_name: Option<String>,
     pub group_code: Option<String>,
+    /// The grid of its group; `None` for units outside any group.
     pub grid_code: Option<String>,
     pub under_code: Option<String>,
     pub role: MemberRole,
@@ -50,11 +64,783 @@ pub struct UnitRow {
     pub services: Vec<CrossGridService>,
     pub note: Option<String>,
 }
-pub fn parse_layout(_bytes: &[u8]) -> Result<Layout, Invalid> {
-    Err(Invalid::default())
+
+const REQUIRED: &[&str] = &[
+    "kind",
+    "code",
+    "name",
+    "parent",
+    "role",
+    "level",
+    "division_code",
+];
+const OPTIONAL: &[&str] = &[
+    "second_name",
+    "under",
+    "uscc",
+    "beds",
+    "public",
+    "services",
+    "note",
+];
+
+/// One data row: its physical line and its cells by column name.
+struct Row<'a> {
+    line: usize,
+    cells: HashMap<&'a str, String>,
 }
+
+impl Row<'_> {
+    fn get(&self, column: &str) -> &str {
+        self.cells.get(column).map(|s| s.trim()).unwrap_or("")
+    }
+
+    fn field(&self, column: &str) -> String {
+        format!("line {}: {column}", self.line)
+    }
+}
+
+fn whole_file(code: &'static str, zh: &str, en: &str) -> Invalid {
+    Invalid::one(FieldError::new("file", code, zh, en))
+}
+
+/// The 1-based line on which byte `offset` of `text` stands.
+/// The reader places a record after blank lines at the first of them, so line breaks at the
+/// offset are skipped.
+fn line_at(text: &str, offset: u64) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
+        end += 1;
+    }
+    bytes[..end].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Reads the CSV into rows, or explains why it cannot be read at all.
+fn read_rows(bytes: &[u8]) -> Result<Vec<Row<'static>>, Invalid> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        whole_file(
+            "encoding",
+            &format!("文件不是 UTF-8 编码（第 {line} 行起无法解码），可能是 GBK/GB18030；请用“iconv -f GB18030 -t UTF-8”转换后再导入"),
+            &format!("the file is not UTF-8 (undecodable from line {line}); it is probably GBK/GB18030: convert it with `iconv -f GB18030 -t UTF-8` and import again"),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Comment lines are blanked rather than left to the CSV reader, so that the reader's line
+    // numbers stay the file's physical ones.
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|l| {
+            if l.trim_start().starts_with('#') {
+                if l.ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                }
+            } else {
+                l
+            }
+        })
+        .collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut header: Option<Vec<&'static str>> = None;
+    let mut rows = Vec::new();
+    let mut problems = Invalid::default();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| line_at(&text, p.byte()));
+                problems.push(FieldError::new(
+                    format!("line {line}"),
+                    "csv",
+                    "CSV 格式错误（引号不匹配？）",
+                    format!("malformed CSV: {e}"),
+                ));
+                continue;
+            }
+        };
+        // The reader's own line counter skips blank lines; the byte offset does not lie.
+        let line = record.position().map_or(0, |p| line_at(&text, p.byte()));
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        match &header {
+            None => {
+                let mut columns = Vec::new();
+                for cell in record.iter() {
+                    let name = cell.trim();
+                    match REQUIRED.iter().chain(OPTIONAL).find(|c| **c == name) {
+                        Some(known) => columns.push(*known),
+                        None => problems.push(FieldError::new(
+                            format!("line {line}: {name}"),
+                            "unknown_column",
+                            format!("未知列“{name}”"),
+                            format!("unknown column '{name}'"),
+                        )),
+                    }
+                }
+                for required in REQUIRED {
+                    if !columns.contains(required) {
+                        problems.push(FieldError::new(
+                            format!("line {line}: {required}"),
+                            "missing_column",
+                            format!("缺少必需的列“{required}”"),
+                            format!("the required column '{required}' is missing"),
+                        ));
+                    }
+                }
+                header = Some(columns);
+            }
+            Some(columns) => {
+                if record.len() != columns.len() {
+                    problems.push(FieldError::new(
+                        format!("line {line}"),
+                        "field_count",
+                        format!(
+                            "该行有 {} 个字段，表头有 {} 列",
+                            record.len(),
+                            columns.len()
+                        ),
+                        format!(
+                            "the row has {} fields; the header has {} columns",
+                            record.len(),
+                            columns.len()
+                        ),
+                    ));
+                    continue;
+                }
+                let cells = columns
+                    .iter()
+                    .copied()
+                    .zip(record.iter().map(str::to_owned))
+                    .collect();
+                rows.push(Row { line, cells });
+            }
+        }
+    }
+    if header.is_none() {
+        problems.push(FieldError::new(
+            "file",
+            "empty",
+            "文件为空或只有注释",
+            "the file is empty",
+        ));
+    }
+    problems.into_result(rows)
+}
+
+/// Parses a layout file. All problems are reported at once; any error means no layout.
+pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
+    let rows = read_rows(bytes)?;
+    let mut inv = Invalid::default();
+    let mut warnings = Vec::new();
+    let mut cities = Vec::new();
+    let mut grids = Vec::new();
+    let mut groups = Vec::new();
+    let mut units = Vec::new();
+    let mut seen: HashMap<String, (usize, &'static str)> = HashMap::new();
+
+    for row in &rows {
+        let kind = row.get("kind");
+        let kind: &'static str = match kind {
+            "city" => "city",
+            "grid" => "grid",
+            "group" => "group",
+            "unit" => "unit",
+            other => {
+                inv.push(FieldError::new(
+                    row.field("kind"),
+                    "unknown_value",
+                    format!("未知类型“{other}”，可选：city、grid、group、unit"),
+                    format!("unknown kind '{other}'; expected city, grid, group or unit"),
+                ));
+                continue;
+            }
+        };
+        let code = inv.check(code(&row.field("code"), row.get("code")).map_err(|e| e));
+        let name = inv.check(text(&row.field("name"), row.get("name"), MAX_NAME));
+        if let Some(c) = &code {
+            if let Some((first, _)) = seen.get(c) {
+                inv.push(FieldError::new(
+                    row.field("code"),
+                    "duplicate",
+                    format!("编码“{c}”与第 {first} 行重复"),
+                    format!("code '{c}' is already used on line {first}"),
+                ));
+            } else {
+                seen.insert(c.clone(), (row.line, kind));
+            }
+        }
+        let parent = row.get("parent").to_owned();
+        match kind {
+            "city" => {
+                let division = inv.check(DivisionCode::parse(
+                    &row.field("division_code"),
+                    row.get("division_code"),
+                ));
+                if let (Some(code), Some(name), Some(division_code)) = (code, name, division) {
+                    cities.push(CityRow {
+                        line: row.line,
+                        code,
+                        name,
+                        division_code,
+                    });
+                }
+            }
+            "grid" => {
+                let division = inv.check(DivisionCode::parse(
+                    &row.field("division_code"),
+                    row.get("division_code"),
+                ));
+                if let (Some(code), Some(name), Some(division_code)) = (code, name, division) {
+                    grids.push(GridRow {
+                        line: row.line,
+                        code,
+                        name,
+                        city_code: parent,
+                        division_code,
+                    });
+                }
+            }
+            "group" => {
+                if let (Some(code), Some(name)) = (code, name) {
+                    groups.push(GroupRow {
+                        line: row.line,
+                        code,
+                        name,
+                        grid_code: parent,
+                    });
+                }
+            }
+            _ => {
+                let second_name = inv.check(optional_text(
+                    &row.field("second_name"),
+                    row.get("second_name"),
+                    MAX_NAME,
+                ));
+                let role = inv.check(
+                    MemberRole::parse(row.get("role")).map_err(|e| e.renamed(row.field("role"))),
+                );
+                let level = inv.check(
+                    Level::parse(row.get("level")).map_err(|e| e.renamed(row.field("level"))),
+                );
+                let division_code = match row.get("division_code") {
+                    "" => Some(None),
+                    raw => {
+                        inv.check(DivisionCode::parse(&row.field("division_code"), raw).map(Some))
+                    }
+                };
+                let uscc = match row.get("uscc") {
+                    "" => Some(None),
+                    raw => inv.check(Uscc::parse(&row.field("uscc"), raw).map(|p| {
+                        if let Some(w) = p.warning {
+                            warnings.push(w);
+                        }
+                        Some(p.code)
+                    })),
+                };
+                let beds = match row.get("beds") {
+                    "" => Some(None),
+                    raw => inv.check(
+                        raw.parse::<u32>()
+                            .ok()
+                            .filter(|b| *b <= 100_000)
+                            .map(Some)
+                            .ok_or_else(|| {
+                                FieldError::new(
+                                    row.field("beds"),
+                                    "range",
+                                    "床位数须为 0–100000 的整数",
+                                    "beds must be a whole number from 0 to 100000",
+                                )
+                            }),
+                    ),
+                };
+                let public = match row.get("public") {
+                    "" | "true" | "是" | "公立" => Some(true),
+                    "false" | "否" | "非公立" => Some(false),
+                    other => {
+                        inv.push(FieldError::new(
+                            row.field("public"),
+                            "unknown_value",
+                            format!("“{other}”无法识别，请填 true/false 或 是/否"),
+                            format!("'{other}' is not true/false"),
+                        ));
+                        None
+                    }
+                };
+                let mut services = Vec::new();
+                for s in row
+                    .get("services")
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
+                    if let Some(v) = inv.check(
+                        CrossGridService::parse(s).map_err(|e| e.renamed(row.field("services"))),
+                    ) {
+                        services.push(v);
+                    }
+                }
+                let note = inv.check(optional_text(&row.field("note"), row.get("note"), MAX_NOTE));
+                let under = Some(row.get("under").to_owned()).filter(|u| !u.is_empty());
+                if let (
+                    Some(code),
+                    Some(name),
+                    Some(second_name),
+                    Some(role),
+                    Some(level),
+                    Some(division_code),
+                    Some(uscc),
+                    Some(beds),
+                    Some(public),
+                    Some(note),
+                ) = (
+                    code,
+                    name,
+                    second_name,
+                    role,
+                    level,
+                    division_code,
+                    uscc,
+                    beds,
+                    public,
+                    note,
+                ) {
+                    units.push(UnitRow {
+                        line: row.line,
+                        code,
+                        name,
+                        second_name,
+                        group_code: Some(parent),
+                        grid_code: None,
+                        under_code: under,
+                        role,
+                        level,
+                        division_code,
+                        uscc,
+                        beds,
+                        public,
+                        services,
+                        note,
+                    });
+                }
+            }
+        }
+    }
+
+    // References: each row's parent must be a row of the right kind.
+    let kind_of = |code: &str| seen.get(code).map(|(line, kind)| (*line, *kind));
+    let reference =
+        |inv: &mut Invalid, line: usize, column: &str, target: &str, expected: &[&str]| -> bool {
+            match kind_of(target) {
+                Some((_, kind)) if expected.contains(&kind) => true,
+                Some((at, kind)) => {
+                    inv.push(FieldError::new(
+                        format!("line {line}: {column}"),
+                        "reference_kind",
+                        format!(
+                            "“{target}”是第 {at} 行的{kind}，此处须引用 {}",
+                            expected.join("/")
+                        ),
+                        format!(
+                            "'{target}' is the {kind} on line {at}; expected a {}",
+                            expected.join(" or ")
+                        ),
+                    ));
+                    false
+                }
+                None => {
+                    inv.push(FieldError::new(
+                        format!("line {line}: {column}"),
+                        "reference",
+                        format!("引用的编码“{target}”不存在"),
+                        format!("no row has the code '{target}'"),
+                    ));
+                    false
+                }
+            }
+        };
+    if cities.len() != 1 && inv.is_empty() {
+        inv.push(FieldError::new(
+            "file",
+            "city_count",
+            format!("文件须恰好包含 1 个城市，实际 {} 个", cities.len()),
+            format!(
+                "the file must hold exactly one city; it holds {}",
+                cities.len()
+            ),
+        ));
+    }
+    for g in &grids {
+        reference(&mut inv, g.line, "parent", &g.city_code, &["city"]);
+    }
+    for g in &groups {
+        reference(&mut inv, g.line, "parent", &g.grid_code, &["grid"]);
+    }
+    let grid_of_group: HashMap<&str, &str> = groups
+        .iter()
+        .map(|g| (g.code.as_str(), g.grid_code.as_str()))
+        .collect();
+    let mut member_at: HashMap<(String, String), usize> = HashMap::new();
+    for u in &mut units {
+        let parent = u.group_code.take().unwrap_or_default();
+        if reference(&mut inv, u.line, "parent", &parent, &["group", "city"])
+            && kind_of(&parent).map(|k| k.1) == Some("group")
+        {
+            u.grid_code = grid_of_group.get(parent.as_str()).map(|g| (*g).to_owned());
+            u.group_code = Some(parent);
+        }
+        if let Some(under) = &u.under_code {
+            reference(&mut inv, u.line, "under", under, &["unit"]);
+            if under == &u.code {
+                inv.push(FieldError::new(
+                    format!("line {}: under", u.line),
+                    "cycle",
+                    "机构不能隶属于自身",
+                    "a unit cannot be under itself",
+                ));
+            }
+        }
+        // The same unit listed twice: in one group a duplicate line, in two groups a unit
+        // claimed by both.
+        for (other_group, at) in member_at
+            .iter()
+            .filter(|((n, _), _)| *n == u.name)
+            .map(|((_, g), at)| (g.clone(), *at))
+            .collect::<Vec<_>>()
+        {
+            let here = u.group_code.clone().unwrap_or_default();
+            if other_group == here {
+                inv.push(FieldError::new(
+                    format!("line {}: name", u.line),
+                    "duplicate_unit",
+                    format!("“{}”已在第 {at} 行列出（同一集团内重复）", u.name),
+                    format!(
+                        "'{}' is already listed on line {at} in the same group",
+                        u.name
+                    ),
+                ));
+            } else {
+                inv.push(FieldError::new(
+                    format!("line {}: parent", u.line),
+                    "member_in_two_groups",
+                    format!("“{}”已在第 {at} 行列入另一医疗集团：同一成员单位不能属于两个医疗集团", u.name),
+                    format!("'{}' is already a member of another group (line {at}): a member in two groups is not allowed", u.name),
+                ));
+            }
+        }
+        member_at.insert(
+            (u.name.clone(), u.group_code.clone().unwrap_or_default()),
+            u.line,
+        );
+    }
+    if !inv.is_empty() {
+        return Err(inv);
+    }
+    let Some(city) = cities.into_iter().next() else {
+        return Err(whole_file(
+            "city_count",
+            "文件须恰好包含 1 个城市",
+            "the file must hold exactly one city",
+        ));
+    };
+    let layout = Layout {
+        city,
+        grids,
+        groups,
+        units,
+        warnings,
+    };
+    for f in check_layout(&layout.snapshot()) {
+        let e = FieldError::new(f.rule, "layout_rule", f.message_zh, f.message_en);
+        match f.severity {
+            Severity::Error => inv.push(e),
+            Severity::Warning => {}
+        }
+    }
+    if !inv.is_empty() {
+        return Err(inv);
+    }
+    let mut layout = layout;
+    for f in check_layout(&layout.snapshot()) {
+        if f.severity == Severity::Warning {
+            layout.warnings.push(FieldError::new(
+                f.rule,
+                "layout_rule",
+                f.message_zh,
+                f.message_en,
+            ));
+        }
+    }
+    Ok(layout)
+}
+
 impl Layout {
+    /// The layout as the rules see it; ids are the file's codes.
     pub fn snapshot(&self) -> CitySnapshot {
-        CitySnapshot::default()
+        CitySnapshot {
+            city_name: self.city.name.clone(),
+            grids: self
+                .grids
+                .iter()
+                .map(|g| GridRef {
+                    id: g.code.clone(),
+                    name: g.name.clone(),
+                })
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| GroupRef {
+                    id: g.code.clone(),
+                    name: g.name.clone(),
+                    grid_id: g.grid_code.clone(),
+                })
+                .collect(),
+            units: self
+                .units
+                .iter()
+                .map(|u| UnitRef {
+                    id: u.code.clone(),
+                    name: u.name.clone(),
+                    role: u.role,
+                    level: u.level,
+                    public: u.public,
+                    grid_id: u.grid_code.clone(),
+                    group_id: u.group_code.clone(),
+                    parent_unit_id: u.under_code.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JINHUA: &[u8] = include_bytes!("../../../../data/layouts/jinhua.csv");
+    const HEADER: &str = "kind,code,name,second_name,parent,under,role,level,division_code,uscc,beds,public,services,note\n";
+
+    fn small(extra_units: &str) -> String {
+        format!(
+            "{HEADER}city,C,测试市,,,,,,330100,,,,,\n\
+             grid,GA,甲区,,C,,,,330102,,,,,\n\
+             grid,GB,乙区,,C,,,,330105,,,,,\n\
+             group,G1,甲集团,,GA,,,,,,,,,\n\
+             group,G2,乙集团,,GB,,,,,,,,,\n\
+             unit,L1,甲医院,,G1,,lead,tertiary,,,,,,\n\
+             unit,L2,乙医院,,G2,,lead,tertiary,,,,,,\n{extra_units}"
+        )
+    }
+
+    fn error_fields(input: &str) -> Vec<String> {
+        parse_layout(input.as_bytes())
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn the_jinhua_layout_matches_the_seed() {
+        let l = parse_layout(JINHUA).unwrap();
+        assert_eq!(l.city.name, "金华市");
+        assert_eq!(l.city.division_code.as_str(), "330700");
+        assert_eq!(l.grids.len(), 3);
+        assert_eq!(l.groups.len(), 3);
+        let in_group = |g: &str, role: MemberRole| -> Vec<&str> {
+            l.units
+                .iter()
+                .filter(|u| u.group_code.as_deref() == Some(g) && u.role == role)
+                .map(|u| u.name.as_str())
+                .collect()
+        };
+        assert_eq!(in_group("JH-G-WC", MemberRole::Lead), ["金华市人民医院"]);
+        assert_eq!(
+            in_group("JH-G-JD", MemberRole::Lead),
+            ["金华市中心医院金义院区"]
+        );
+        assert_eq!(in_group("JH-G-KFQ", MemberRole::Lead), ["金华市中心医院"]);
+        assert_eq!(
+            in_group("JH-G-WC", MemberRole::Secondary),
+            ["婺城区人民医院"]
+        );
+        assert_eq!(
+            in_group("JH-G-KFQ", MemberRole::Secondary),
+            ["婺城区第一人民医院"]
+        );
+        // Community centres and township hospitals of annex 1, counted by hand from the seed
+        // (lines 130–149, 150–164, 165–173), the duplicated 箬阳乡卫生院 once.
+        assert_eq!(in_group("JH-G-WC", MemberRole::Primary).len(), 18);
+        assert_eq!(in_group("JH-G-JD", MemberRole::Primary).len(), 14);
+        assert_eq!(in_group("JH-G-KFQ", MemberRole::Primary).len(), 9);
+        assert_eq!(
+            l.units
+                .iter()
+                .filter(|u| u.name == "婺城区箬阳乡卫生院")
+                .count(),
+            1
+        );
+        let caozhai = l
+            .units
+            .iter()
+            .find(|u| u.name == "金东区曹宅镇中心卫生院")
+            .unwrap();
+        assert_eq!(
+            (caozhai.role, caozhai.level),
+            (MemberRole::Primary, Level::Secondary)
+        );
+        for name in ["金华市中医医院", "金华市妇幼保健院"] {
+            let u = l.units.iter().find(|u| u.name == name).unwrap();
+            assert_eq!(u.group_code, None, "{name} serves across grids");
+            assert!(!u.services.is_empty());
+        }
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let err = parse_layout(b"kind,code,name,parent,role,level\ncity,C,x,,,\n").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].field, "line 1: division_code");
+        assert_eq!(err.0[0].code, "missing_column");
+    }
+
+    #[test]
+    fn gbk_bytes_get_a_clear_message() {
+        let mut bytes = HEADER.as_bytes().to_vec();
+        bytes.extend_from_slice(&[
+            b'c', b'i', b't', b'y', b',', b'C', b',', 0xBD, 0xF0, 0xBB, 0xAA, b'\n',
+        ]);
+        let err = parse_layout(&bytes).unwrap_err();
+        assert_eq!(err.0[0].field, "file");
+        assert!(
+            err.0[0].message_en.contains("GBK")
+                && err.0[0].message_zh.contains(
+                    "line 2"
+                        .replace("line ", "第 ")
+                        .as_str()
+                        .trim_end_matches('2')
+                )
+        );
+        assert!(err.0[0].message_en.contains("line 2"));
+    }
+
+    #[test]
+    fn blank_and_comment_lines_keep_physical_line_numbers() {
+        let input = format!(
+            "# a comment\n\n{}\n\nunit,U9,坏单位,,G1,,duke,primary,,,,,,\n",
+            small("").trim_end()
+        );
+        // Line 1 comment, 2 blank, 3 header, 4–10 rows, 11 blank, 12 the bad unit.
+        assert_eq!(error_fields(&input), ["line 12: role"]);
+        assert!(parse_layout(format!("# c\n\n{}", small("")).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_second_lead_in_a_group_is_refused() {
+        let err = parse_layout(small("unit,L3,丙医院,,G1,,lead,tertiary,,,,,,\n").as_bytes())
+            .unwrap_err();
+        assert_eq!(err.0[0].field, "group_one_lead");
+        assert!(err.0[0].message_zh.contains("丙医院"));
+    }
+
+    #[test]
+    fn a_member_in_two_groups_and_a_duplicate_line() {
+        let two = small("unit,P1,某卫生院,,G1,,primary,primary,,,,,,\nunit,P2,某卫生院,,G2,,primary,primary,,,,,,\n");
+        let err = parse_layout(two.as_bytes()).unwrap_err();
+        assert_eq!(err.0[0].code, "member_in_two_groups");
+        assert_eq!(err.0[0].field, "line 10: parent");
+        let dup = small("unit,P1,某卫生院,,G1,,primary,primary,,,,,,\nunit,P2,某卫生院,,G1,,primary,primary,,,,,,\n");
+        assert_eq!(
+            parse_layout(dup.as_bytes()).unwrap_err().0[0].code,
+            "duplicate_unit"
+        );
+        let code = small("unit,L1,又一个,,G1,,primary,primary,,,,,,\n");
+        let err = parse_layout(code.as_bytes()).unwrap_err();
+        assert_eq!(err.0[0].code, "duplicate");
+        assert!(err.0[0].message_en.contains("line 7"));
+    }
+
+    #[test]
+    fn bad_values_are_all_reported_with_their_lines() {
+        let input = small("unit,P1,某卫生院,,G1,,boss,primary,12345,,,,,\nunit,P2,某院,,NOPE,,primary,primary,,,-3,maybe,,\n");
+        assert_eq!(
+            error_fields(&input),
+            [
+                "line 9: role",
+                "line 9: division_code",
+                "line 10: beds",
+                "line 10: public"
+            ]
+        );
+        let dangling = small("unit,P2,某院,,NOPE,,primary,primary,,,,,,\n");
+        assert_eq!(error_fields(&dangling), ["line 9: parent"]);
+        let wrong_count = small("unit,P3,少字段,,G1\n");
+        assert_eq!(error_fields(&wrong_count), ["line 9"]);
+    }
+
+    #[test]
+    fn uscc_malformed_is_an_error_bad_check_character_a_warning() {
+        let malformed = small("unit,P1,某院,,G1,,primary,primary,,12345,,,,\n");
+        assert_eq!(error_fields(&malformed), ["line 9: uscc"]);
+        let division = DivisionCode::parse("d", "330702").unwrap();
+        let good = Uscc::build('1', '2', &division, "47000001").unwrap();
+        let mut bad = good.as_str().to_owned();
+        let last = bad.pop().unwrap();
+        bad.push(if last == '0' { '1' } else { '0' });
+        let l = parse_layout(
+            small(&format!("unit,P1,某院,,G1,,primary,primary,,{bad},,,,\n")).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert_eq!(
+            l.units
+                .iter()
+                .find(|u| u.code == "P1")
+                .unwrap()
+                .uscc
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            bad
+        );
+    }
+
+    #[test]
+    fn metacharacters_are_kept_verbatim() {
+        let name = "'; DROP TABLE unit; --<script>";
+        let l = parse_layout(
+            small(&format!("unit,P1,\"{name}\",,G1,,primary,primary,,,,,,\n")).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(l.units.last().unwrap().name, name);
+    }
+
+    #[test]
+    fn one_grid_is_a_warning_not_an_error() {
+        let input = format!(
+            "{HEADER}city,C,测试市,,,,,,330100,,,,,\ngrid,GA,甲区,,C,,,,330102,,,,,\ngroup,G1,甲集团,,GA,,,,,,,,,\nunit,L1,甲医院,,G1,,lead,tertiary,,,,,,\n"
+        );
+        let l = parse_layout(input.as_bytes()).unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert_eq!(l.warnings[0].field, "city_two_grids");
+    }
+
+    #[test]
+    fn a_bom_and_any_column_order_are_accepted() {
+        let input = "\u{feff}code,kind,name,parent,role,level,division_code\nC,city,测试市,,,,330100\nGA,grid,甲区,C,,,330102\nGB,grid,乙区,C,,,330105\nG1,group,甲集团,GA,,,\nG2,group,乙集团,GB,,,\nL1,unit,甲医院,G1,lead,tertiary,\nL2,unit,乙医院,G2,lead,tertiary,\n";
+        let l = parse_layout(input.as_bytes()).unwrap();
+        assert_eq!(l.units.len(), 2);
     }
 }

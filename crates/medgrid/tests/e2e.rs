@@ -1,0 +1,324 @@
+//! End to end: the real binary, its command line, both databases, and a browser.
+
+mod support;
+
+use serde_json::Value;
+use std::process::Output;
+use support::{binary, drop_pg, pg_database, sqlite_url, Browser, Server, PASSWORD};
+
+fn run(args: &[&str]) -> Output {
+    binary()
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run medgrid")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn get_json(url: &str, token: &str) -> Value {
+    ureq::get(url)
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .into_json()
+        .unwrap()
+}
+
+/// The demo comes up on the given database, serves the Jinhua groups to a token made by the
+/// command line, stops on SIGTERM, and keeps its data on restart.
+fn demo_round_trip(url: &str) {
+    let server = Server::demo(url);
+    let printed = server.stdout.join("\n");
+    assert!(printed.contains("demo city loaded: 金华市"), "{printed}");
+    for account in [
+        "admin",
+        "regulator",
+        "group.manager",
+        "member.manager",
+        "doctor",
+        "specialist",
+        "auditor",
+    ] {
+        assert!(printed.contains(account), "demo account {account} printed");
+    }
+    assert_eq!(
+        ureq::get(&server.url("/healthz")).call().unwrap().status(),
+        200
+    );
+    assert_eq!(
+        ureq::get(&server.url("/readyz")).call().unwrap().status(),
+        200
+    );
+
+    let made = run(&[
+        "admin",
+        "create-token",
+        "--username",
+        "admin",
+        "--database-url",
+        url,
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let token = stdout(&made).trim().to_owned();
+    assert!(token.starts_with("mgt_"));
+    let cities = get_json(&server.url("/api/v1/cities"), &token);
+    assert_eq!(cities[0]["name"], "金华市");
+    let groups = get_json(&server.url("/fhir/Organization?type=group"), &token);
+    assert_eq!(groups["total"], 3);
+    let names: Vec<&str> = groups["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.iter().any(|n| n.contains("婺城区")), "{names:?}");
+
+    let status = server.stop();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    let again = Server::demo(url);
+    assert!(again.stdout.join("\n").contains("already holds a city"));
+    let cities = get_json(&again.url("/api/v1/cities"), &token);
+    assert_eq!(
+        cities.as_array().unwrap().len(),
+        1,
+        "no second copy of the city"
+    );
+    again.stop();
+}
+
+#[test]
+fn demo_on_sqlite() {
+    demo_round_trip(&sqlite_url("demo"));
+}
+
+#[test]
+fn demo_on_postgres() {
+    let (url, name) = pg_database("demo");
+    demo_round_trip(&url);
+    drop_pg(&name);
+}
+
+#[test]
+fn command_line_accounts_imports_and_errors() {
+    let url = sqlite_url("cli");
+    let migrated = run(&["migrate", "--database-url", &url]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert!(stdout(&migrated).contains("[1]"));
+    let again = run(&["migrate", "--database-url", &url]);
+    assert!(stdout(&again).contains("up to date"));
+
+    let layout = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/layouts/jinhua.csv");
+    let imported = run(&["import", "layout", layout, "--database-url", &url]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert!(stdout(&imported).contains("3 groups"));
+    let twice = run(&["import", "layout", layout, "--database-url", &url]);
+    assert!(!twice.status.success());
+    assert_eq!(
+        stderr(&twice).lines().count(),
+        1,
+        "one line: {}",
+        stderr(&twice)
+    );
+
+    let dir = std::env::temp_dir().join(format!("medgrid-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gbk = dir.join("gbk.csv");
+    std::fs::write(&gbk, [0xBD, 0xF0, 0xBB, 0xAA, b'\n']).unwrap();
+    let bad = run(&[
+        "import",
+        "layout",
+        gbk.to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("UTF-8"), "{}", stderr(&bad));
+
+    let created = binary()
+        .args([
+            "admin",
+            "create-user",
+            "--username",
+            "li.si",
+            "--role",
+            "city_regulator",
+            "--org",
+            "city-1",
+            "--password-stdin",
+            "--database-url",
+            &url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"a long enough password\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let dup = run(&[
+        "admin",
+        "create-user",
+        "--username",
+        "li.si",
+        "--role",
+        "auditor",
+        "--org",
+        "city-1",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!dup.status.success());
+    assert!(stderr(&dup).contains("username"), "{}", stderr(&dup));
+    let role = run(&[
+        "admin",
+        "create-user",
+        "--username",
+        "wang.wu",
+        "--role",
+        "emperor",
+        "--org",
+        "city-1",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!role.status.success());
+    assert!(
+        stderr(&role).contains("role") && stderr(&role).lines().count() == 1,
+        "{}",
+        stderr(&role)
+    );
+    let org = run(&[
+        "admin",
+        "create-user",
+        "--username",
+        "wang.wu",
+        "--role",
+        "auditor",
+        "--org",
+        "unit-99999",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!org.status.success());
+    let nobody = run(&[
+        "admin",
+        "create-token",
+        "--username",
+        "nobody",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!nobody.status.success());
+
+    let defaults = run(&["config", "print-default"]);
+    let text = stdout(&defaults);
+    for key in [
+        "database_url",
+        "addr",
+        "log_format",
+        "[web]",
+        "session_hours",
+        "login_max_failures",
+        "[demo]",
+    ] {
+        assert!(text.contains(key), "{key} in {text}");
+    }
+    let shown = binary()
+        .args(["config", "show"])
+        .env(
+            "MEDGRID_DATABASE_URL",
+            "postgres://medgrid:topsecret@db/medgrid",
+        )
+        .output()
+        .unwrap();
+    assert!(!stdout(&shown).contains("topsecret") && stdout(&shown).contains("***"));
+    let bad_url = run(&["migrate", "--database-url", "mysql://x/y"]);
+    assert!(!bad_url.status.success());
+}
+
+/// The journey of a newcomer: log in, see the city's groups, open a member unit, add a
+/// department to it, and find it listed.
+#[test]
+fn browser_journey() {
+    let server = Server::demo(&sqlite_url("browser"));
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    let user = browser.find("#username");
+    assert!(
+        browser.current_url().contains("/login"),
+        "anonymous visitors are sent to the login page"
+    );
+    browser.type_into(&user, "admin");
+    let pass = browser.find("#password");
+    browser.type_into(&pass, PASSWORD);
+    let submit = browser.find("#login-submit");
+    browser.click(&submit);
+
+    browser.wait_text("金华市人民医院—婺城区紧密型城市医疗集团");
+    let source = browser.page_source();
+    assert!(source.contains("金华市中心医院—金东区紧密型城市医疗集团"));
+    assert!(source.contains("金华市中心医院—金华开发区紧密型城市医疗集团"));
+    let who = browser.find("#current-user");
+    assert_eq!(browser.text(&who), "系统管理员");
+
+    // Open the lead hospital of the first group.
+    let links = browser.find_all("a.unit-link");
+    assert!(
+        links.len() > 40,
+        "every member unit is listed ({})",
+        links.len()
+    );
+    let target = links
+        .iter()
+        .find(|l| browser.text(l) == "金华市人民医院")
+        .expect("the lead hospital is in the tree")
+        .clone();
+    browser.click(&target);
+    browser.wait_text("所属医疗集团");
+    let title = browser.find("#unit-name");
+    assert!(browser.text(&title).starts_with("金华市人民医院"));
+    assert!(
+        browser.page_source().contains("心血管内科"),
+        "demo departments are listed"
+    );
+
+    // Add a department through the form.
+    let code = browser.find("#department-form input[name=code]");
+    browser.type_into(&code, "LNK");
+    let name = browser.find("#department-form input[name=name]");
+    browser.type_into(&name, "老年医学科");
+    let button = browser.find("#department-form button[type=submit]");
+    browser.click(&button);
+    browser.wait_text("科室已添加");
+    let table = browser.find("#departments");
+    assert!(browser.text(&table).contains("老年医学科"));
+
+    // The same code again is refused with the reason, in Chinese.
+    let code = browser.find("#department-form input[name=code]");
+    browser.type_into(&code, "LNK");
+    let name = browser.find("#department-form input[name=name]");
+    browser.type_into(&name, "重复科室");
+    let button = browser.find("#department-form button[type=submit]");
+    browser.click(&button);
+    browser.wait_text("本机构已有同编码的科室");
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journey-unit.png");
+    browser.screenshot(&shot);
+    drop(browser);
+    server.stop();
+}
