@@ -29,7 +29,7 @@ pub struct Config {
     pub demo: DemoConfig,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
     /// Password of the demo accounts; random when empty (printed at start).
@@ -46,14 +46,6 @@ impl Default for Config {
             log_level: "info".into(),
             web: WebConfig::default(),
             demo: DemoConfig::default(),
-        }
-    }
-}
-
-impl Default for DemoConfig {
-    fn default() -> Self {
-        Self {
-            admin_password: String::new(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! End to end: the real binary, its command line, both databases, and a browser.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should stop the test
+
 mod support;
 
 use serde_json::Value;

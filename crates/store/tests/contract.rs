@@ -1,5 +1,7 @@
 //! The store's contract, run unchanged on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should stop the test
+
 use std::collections::BTreeSet;
 
 use sqlx::Connection;

@@ -1,5 +1,7 @@
 //! The HTTP surface through the real router, on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should stop the test
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
@@ -24,6 +26,7 @@ struct App {
     admin_token: String,
 }
 
+#[derive(Debug)]
 struct Reply {
     status: StatusCode,
     content_type: String,

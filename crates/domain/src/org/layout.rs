@@ -264,7 +264,7 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
                 continue;
             }
         };
-        let code = inv.check(code(&row.field("code"), row.get("code")).map_err(|e| e));
+        let code = inv.check(code(&row.field("code"), row.get("code")));
         let name = inv.check(text(&row.field("name"), row.get("name"), MAX_NAME));
         if let Some(c) = &code {
             if let Some((first, _)) = seen.get(c) {

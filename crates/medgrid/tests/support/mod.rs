@@ -1,6 +1,7 @@
 //! Running the real `medgrid` binary, and driving headless Chromium through WebDriver.
 
 #![allow(dead_code)] // each test binary uses a different part
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::zombie_processes)] // test code; children are reaped in Drop
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
