@@ -275,6 +275,7 @@ fn browser_journey() {
     let source = browser.page_source();
     assert!(source.contains("金华市中心医院—金东区紧密型城市医疗集团"));
     assert!(source.contains("金华市中心医院—金华开发区紧密型城市医疗集团"));
+    browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journey-tree.png"));
     let who = browser.find("#current-user");
     assert_eq!(browser.text(&who), "系统管理员");
 

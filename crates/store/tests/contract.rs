@@ -483,7 +483,106 @@ async fn resolve_org_by_reference_and_uscc(store: Store) {
     ));
 }
 
+async fn village_clinics_hang_under_a_township_hospital(store: Store) {
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let group = &tree.groups[0];
+    let township = tree
+        .units
+        .iter()
+        .find(|u| u.group_id == Some(group.id) && u.role == MemberRole::Primary)
+        .unwrap();
+    let secondary = tree
+        .units
+        .iter()
+        .find(|u| u.group_id == Some(group.id) && u.role == MemberRole::Secondary)
+        .unwrap();
+    let village = |code: &str, parent: i64| UnitInput {
+        code: code.into(),
+        legal_name: format!("{code}村卫生室"),
+        role: "village".into(),
+        level: "unrated".into(),
+        group_id: Some(group.id),
+        parent_unit_id: Some(parent),
+        ..UnitInput::default()
+    };
+    let ok = store
+        .create_unit(
+            &Actor::system("test"),
+            city,
+            &village("V1", township.id).validate().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.parent_unit_id, Some(township.id));
+    let before = store.city_tree(city).await.unwrap().units.len();
+    let err = store
+        .create_unit(
+            &Actor::system("test"),
+            city,
+            &village("V2", secondary.id).validate().unwrap(),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Invalid(inv) => assert_eq!(inv.0[0].field, "village_under_primary"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        store.city_tree(city).await.unwrap().units.len(),
+        before,
+        "nothing half-written"
+    );
+}
+
+async fn a_suspect_uscc_is_kept_with_its_warning(store: Store) {
+    use medgrid_domain::codes::{DivisionCode, Uscc};
+    let city = load_jinhua(&store).await;
+    let tree = store.city_tree(city).await.unwrap();
+    let good = Uscc::build(
+        '1',
+        '2',
+        &DivisionCode::parse("d", "330702").unwrap(),
+        "47000001",
+    )
+    .unwrap();
+    let mut bad = good.as_str().to_owned();
+    let last = bad.pop().unwrap();
+    bad.push(if last == '0' { '1' } else { '0' });
+    let input = UnitInput {
+        code: "USCC-W".into(),
+        legal_name: "代码可疑的卫生院".into(),
+        role: "primary".into(),
+        level: "primary".into(),
+        group_id: Some(tree.groups[0].id),
+        uscc: bad.clone(),
+        ..UnitInput::default()
+    };
+    let unit = store
+        .create_unit(&Actor::system("test"), city, &input.validate().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(unit.uscc.as_deref(), Some(bad.as_str()));
+    assert!(unit.uscc_warning.is_some());
+    // The same code on a second unit is a conflict on the field.
+    let again = UnitInput {
+        code: "USCC-2".into(),
+        ..input
+    };
+    let err = store
+        .create_unit(&Actor::system("test"), city, &again.validate().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref f) if f.field == "uscc"),
+        "{err:?}"
+    );
+    assert_eq!(store.resolve_org(&bad).await.unwrap().id, unit.id);
+}
+
 on_both_databases!(
+    village_clinics_hang_under_a_township_hospital,
+    a_suspect_uscc_is_kept_with_its_warning,
     layout_import_builds_the_tree,
     a_second_lead_is_refused_and_nothing_changes,
     a_unit_takes_the_grid_of_its_group,

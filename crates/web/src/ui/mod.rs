@@ -40,9 +40,37 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "audit.html",
 );
 
+/// Chinese labels of input fields, for error messages in forms.
+fn field_label(field: &str) -> String {
+    let label = match field {
+        "code" => "编码",
+        "name" => "名称",
+        "legal_name" => "法定名称",
+        "second_name" => "第二名称",
+        "kind" => "类别",
+        "beds" => "床位",
+        "licence_no" => "执业证书编码",
+        "title" => "职称",
+        "sex" => "性别",
+        "specialty" => "专业",
+        "department_id" => "科室",
+        "unit_id" => "执业机构",
+        "username" => "用户名",
+        "display_name" => "姓名",
+        "role" => "角色",
+        "org" => "所属机构",
+        "password" => "密码",
+        "uscc" => "统一社会信用代码",
+        "division_code" => "行政区划代码",
+        other => other,
+    };
+    label.to_owned()
+}
+
 impl Templates {
     pub fn load() -> Result<Self, AppError> {
         let mut env = Environment::new();
+        env.add_filter("label", field_label);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .map_err(|e| AppError::Internal(format!("template {name}: {e}")))?;
