@@ -322,7 +322,7 @@ impl Store {
                 .bind(u.division_code.as_ref().map(|d| d.as_str()))
                 .bind(u.uscc.as_ref().map(|c| c.as_str()))
                 .bind(None::<String>)
-                .bind(u.beds.map(i64::from))
+                .bind(u.beds)
                 .bind(u.public)
                 .bind(join_services(&u.services))
                 .bind(u.note.as_deref())

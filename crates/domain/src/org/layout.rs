@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use super::rules::{check_layout, Severity};
 use super::{CitySnapshot, CrossGridService, GridRef, GroupRef, Level, MemberRole, UnitRef};
 use crate::codes::{DivisionCode, Uscc};
-use crate::error::{optional_text, text, FieldError, Invalid};
-use crate::org::entity::{code, MAX_NAME, MAX_NOTE};
+use crate::error::{text, FieldError, Invalid};
+use crate::org::entity::{code, UnitInput, MAX_NAME};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
@@ -59,7 +59,7 @@ pub struct UnitRow {
     pub level: Level,
     pub division_code: Option<DivisionCode>,
     pub uscc: Option<Uscc>,
-    pub beds: Option<u32>,
+    pub beds: Option<i64>,
     pub public: bool,
     pub services: Vec<CrossGridService>,
     pub note: Option<String>,
@@ -236,6 +236,108 @@ fn read_rows(bytes: &[u8]) -> Result<Vec<Row<'static>>, Invalid> {
     problems.into_result(rows)
 }
 
+/// A unit row, validated exactly as a unit entered through the API or UI
+/// ([`UnitInput::validate`]); the file adds only the cells a form does not have.
+fn unit_row(
+    row: &Row<'_>,
+    parent: String,
+    inv: &mut Invalid,
+    warnings: &mut Vec<FieldError>,
+) -> Option<UnitRow> {
+    let before = inv.0.len();
+    let beds = match row.get("beds") {
+        "" => None,
+        raw => match raw.parse::<i64>() {
+            Ok(b) => Some(b),
+            Err(_) => {
+                inv.push(FieldError::new(
+                    row.field("beds"),
+                    "format",
+                    "床位数须为整数",
+                    "beds must be a whole number",
+                ));
+                None
+            }
+        },
+    };
+    let public = match row.get("public") {
+        "" | "true" | "是" | "公立" => true,
+        "false" | "否" | "非公立" => false,
+        other => {
+            inv.push(FieldError::new(
+                row.field("public"),
+                "unknown_value",
+                format!("“{other}”无法识别，请填 true/false 或 是/否"),
+                format!("'{other}' is not true/false"),
+            ));
+            true
+        }
+    };
+    let mut services = Vec::new();
+    for s in row
+        .get("services")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if let Some(v) =
+            inv.check(CrossGridService::parse(s).map_err(|e| e.renamed(row.field("services"))))
+        {
+            services.push(v);
+        }
+    }
+    let input = UnitInput {
+        code: row.get("code").to_owned(),
+        legal_name: row.get("name").to_owned(),
+        second_name: row.get("second_name").to_owned(),
+        role: row.get("role").to_owned(),
+        level: row.get("level").to_owned(),
+        group_id: None,
+        parent_unit_id: None,
+        division_code: row.get("division_code").to_owned(),
+        uscc: row.get("uscc").to_owned(),
+        beds,
+        public,
+        note: row.get("note").to_owned(),
+    };
+    let draft = match input.validate() {
+        Ok(d) => Some(d),
+        Err(errors) => {
+            // Code and name were checked with every row; the rest is reported by its column.
+            for e in errors
+                .0
+                .into_iter()
+                .filter(|e| e.field != "code" && e.field != "legal_name")
+            {
+                let column = e.field.clone();
+                inv.push(e.renamed(row.field(&column)));
+            }
+            None
+        }
+    };
+    let draft = draft.filter(|_| inv.0.len() == before)?;
+    if let Some(w) = draft.uscc_warning {
+        warnings.push(w.renamed(row.field("uscc")));
+    }
+    Some(UnitRow {
+        line: row.line,
+        code: draft.code,
+        name: draft.legal_name,
+        second_name: draft.second_name,
+        group_code: Some(parent),
+        grid_code: None,
+        under_code: Some(row.get("under").to_owned()).filter(|u| !u.is_empty()),
+        role: draft.role,
+        level: draft.level,
+        division_code: draft.division_code,
+        uscc: draft.uscc,
+        beds: draft.beds,
+        public: draft.public,
+        services,
+        note: draft.note,
+    })
+}
+
 /// Parses a layout file. All problems are reported at once; any error means no layout.
 pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
     let rows = read_rows(bytes)?;
@@ -280,33 +382,28 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
         }
         let parent = row.get("parent").to_owned();
         match kind {
-            "city" => {
+            "city" | "grid" => {
                 let division = inv.check(DivisionCode::parse(
                     &row.field("division_code"),
                     row.get("division_code"),
                 ));
                 if let (Some(code), Some(name), Some(division_code)) = (code, name, division) {
-                    cities.push(CityRow {
-                        line: row.line,
-                        code,
-                        name,
-                        division_code,
-                    });
-                }
-            }
-            "grid" => {
-                let division = inv.check(DivisionCode::parse(
-                    &row.field("division_code"),
-                    row.get("division_code"),
-                ));
-                if let (Some(code), Some(name), Some(division_code)) = (code, name, division) {
-                    grids.push(GridRow {
-                        line: row.line,
-                        code,
-                        name,
-                        city_code: parent,
-                        division_code,
-                    });
+                    if kind == "city" {
+                        cities.push(CityRow {
+                            line: row.line,
+                            code,
+                            name,
+                            division_code,
+                        });
+                    } else {
+                        grids.push(GridRow {
+                            line: row.line,
+                            code,
+                            name,
+                            city_code: parent,
+                            division_code,
+                        });
+                    }
                 }
             }
             "group" => {
@@ -320,117 +417,10 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
                 }
             }
             _ => {
-                let second_name = inv.check(optional_text(
-                    &row.field("second_name"),
-                    row.get("second_name"),
-                    MAX_NAME,
-                ));
-                let role = inv.check(
-                    MemberRole::parse(row.get("role")).map_err(|e| e.renamed(row.field("role"))),
-                );
-                let level = inv.check(
-                    Level::parse(row.get("level")).map_err(|e| e.renamed(row.field("level"))),
-                );
-                let division_code = match row.get("division_code") {
-                    "" => Some(None),
-                    raw => {
-                        inv.check(DivisionCode::parse(&row.field("division_code"), raw).map(Some))
+                if let Some(unit) = unit_row(row, parent, &mut inv, &mut warnings) {
+                    if code.is_some() && name.is_some() {
+                        units.push(unit);
                     }
-                };
-                let uscc = match row.get("uscc") {
-                    "" => Some(None),
-                    raw => inv.check(Uscc::parse(&row.field("uscc"), raw).map(|p| {
-                        if let Some(w) = p.warning {
-                            warnings.push(w);
-                        }
-                        Some(p.code)
-                    })),
-                };
-                let beds = match row.get("beds") {
-                    "" => Some(None),
-                    raw => inv.check(
-                        raw.parse::<u32>()
-                            .ok()
-                            .filter(|b| *b <= 100_000)
-                            .map(Some)
-                            .ok_or_else(|| {
-                                FieldError::new(
-                                    row.field("beds"),
-                                    "range",
-                                    "床位数须为 0–100000 的整数",
-                                    "beds must be a whole number from 0 to 100000",
-                                )
-                            }),
-                    ),
-                };
-                let public = match row.get("public") {
-                    "" | "true" | "是" | "公立" => Some(true),
-                    "false" | "否" | "非公立" => Some(false),
-                    other => {
-                        inv.push(FieldError::new(
-                            row.field("public"),
-                            "unknown_value",
-                            format!("“{other}”无法识别，请填 true/false 或 是/否"),
-                            format!("'{other}' is not true/false"),
-                        ));
-                        None
-                    }
-                };
-                let mut services = Vec::new();
-                for s in row
-                    .get("services")
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                {
-                    if let Some(v) = inv.check(
-                        CrossGridService::parse(s).map_err(|e| e.renamed(row.field("services"))),
-                    ) {
-                        services.push(v);
-                    }
-                }
-                let note = inv.check(optional_text(&row.field("note"), row.get("note"), MAX_NOTE));
-                let under = Some(row.get("under").to_owned()).filter(|u| !u.is_empty());
-                if let (
-                    Some(code),
-                    Some(name),
-                    Some(second_name),
-                    Some(role),
-                    Some(level),
-                    Some(division_code),
-                    Some(uscc),
-                    Some(beds),
-                    Some(public),
-                    Some(note),
-                ) = (
-                    code,
-                    name,
-                    second_name,
-                    role,
-                    level,
-                    division_code,
-                    uscc,
-                    beds,
-                    public,
-                    note,
-                ) {
-                    units.push(UnitRow {
-                        line: row.line,
-                        code,
-                        name,
-                        second_name,
-                        group_code: Some(parent),
-                        grid_code: None,
-                        under_code: under,
-                        role,
-                        level,
-                        division_code,
-                        uscc,
-                        beds,
-                        public,
-                        services,
-                        note,
-                    });
                 }
             }
         }
@@ -780,8 +770,8 @@ mod tests {
             [
                 "line 9: role",
                 "line 9: division_code",
-                "line 10: beds",
-                "line 10: public"
+                "line 10: public",
+                "line 10: beds"
             ]
         );
         let dangling = small("unit,P2,某院,,NOPE,,primary,primary,,,,,,\n");
