@@ -77,6 +77,30 @@ enum Command {
     /// Shows configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Writes the synthetic city as files, without a server.
+    Generate {
+        #[arg(long, default_value_t = 20_000)]
+        residents: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// File format (CSV, one table per file; see docs/synthetic-city.md).
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// City layout to populate (default: the bundled Jinhua layout).
+        #[arg(long)]
+        layout: Option<PathBuf>,
+        /// The day the population is described on (ages, pregnancies), YYYY-MM-DD.
+        #[arg(long, default_value = "2025-01-01")]
+        as_of: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -257,6 +281,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .create_token(&Actor::system("cli"), &user, &name, &prefix, &hash)
                 .await?;
             println!("{secret}");
+            Ok(())
+        }
+        Command::Generate {
+            residents,
+            seed,
+            out,
+            format: Format::Csv,
+            layout,
+            as_of,
+        } => {
+            let bytes = match &layout {
+                Some(path) => std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => demo::JINHUA_LAYOUT.to_vec(),
+            };
+            let layout = medgrid_domain::org::layout::parse_layout(&bytes)
+                .map_err(|inv| anyhow::anyhow!("not a valid layout: {inv}"))?;
+            let as_of = chrono::NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")
+                .context("--as-of must be a date YYYY-MM-DD")?;
+            let started = std::time::Instant::now();
+            let manifest =
+                medgrid_sim::write_csv(&layout, seed, residents, as_of, &out, |done, total| {
+                    eprint!(
+                        "\rresidents {done}/{total} ({}%)",
+                        done * 100 / total.max(1)
+                    );
+                })?;
+            eprintln!();
+            for (file, rows) in &manifest.files {
+                println!("{}: {rows} rows", out.join(file).display());
+            }
+            println!(
+                "seed {seed}, as of {as_of}, {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Import(ImportCommand::Layout { file, db }) => {

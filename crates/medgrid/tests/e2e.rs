@@ -253,6 +253,43 @@ fn command_line_accounts_imports_and_errors() {
     assert!(!bad_url.status.success());
 }
 
+#[test]
+fn generate_writes_the_same_city_for_the_same_seed() {
+    let base = std::env::temp_dir().join(format!("medgrid-gen-{}", std::process::id()));
+    let dirs: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|d| base.join(d).display().to_string())
+        .collect();
+    for (dir, seed) in dirs.iter().zip(["5", "5", "6"]) {
+        let out = run(&[
+            "generate",
+            "--residents",
+            "5000",
+            "--seed",
+            seed,
+            "--out",
+            dir,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("residents.csv: 5000 rows"));
+    }
+    let read = |d: &str| std::fs::read(std::path::Path::new(d).join("residents.csv")).unwrap();
+    assert_eq!(read(&dirs[0]), read(&dirs[1]), "same seed, same bytes");
+    assert_ne!(read(&dirs[0]), read(&dirs[2]));
+    let bad = run(&[
+        "generate",
+        "--residents",
+        "10",
+        "--out",
+        &dirs[2],
+        "--as-of",
+        "2025-13-01",
+    ]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--as-of"), "{}", stderr(&bad));
+    let _ = std::fs::remove_dir_all(base);
+}
+
 /// The journey of a newcomer: log in, see the city's groups, open a member unit, add a
 /// department to it, and find it listed.
 #[test]

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use super::rules::{check_layout, Severity};
 use super::{CitySnapshot, CrossGridService, GridRef, GroupRef, Level, MemberRole, UnitRef};
 use crate::codes::{DivisionCode, Uscc};
-use crate::error::{text, FieldError, Invalid};
-use crate::org::entity::{code, UnitInput, MAX_NAME};
+use crate::error::{optional_text, text, FieldError, Invalid};
+use crate::org::entity::{code, UnitInput, MAX_NAME, MAX_NOTE};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
@@ -261,8 +261,10 @@ fn unit_row(
         },
     };
     let public = match row.get("public") {
-        "" | "true" | "是" | "公立" => true,
-        "false" | "否" | "非公立" => false,
+        "" | "是" | "公立" => true,
+        "否" | "非公立" => false,
+        t if t.eq_ignore_ascii_case("true") => true,
+        f if f.eq_ignore_ascii_case("false") => false,
         other => {
             inv.push(FieldError::new(
                 row.field("public"),
@@ -380,6 +382,10 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
                 seen.insert(c.clone(), (row.line, kind));
             }
         }
+        if kind != "unit" {
+            // A unit's note is checked with the rest of the unit.
+            inv.check(optional_text(&row.field("note"), row.get("note"), MAX_NOTE));
+        }
         let parent = row.get("parent").to_owned();
         match kind {
             "city" | "grid" => {
@@ -430,6 +436,10 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
     let kind_of = |code: &str| seen.get(code).map(|(line, kind)| (*line, *kind));
     let reference =
         |inv: &mut Invalid, line: usize, column: &str, target: &str, expected: &[&str]| -> bool {
+            if target.is_empty() {
+                inv.push(FieldError::required(format!("line {line}: {column}")));
+                return false;
+            }
             match kind_of(target) {
                 Some((_, kind)) if expected.contains(&kind) => true,
                 Some((at, kind)) => {
@@ -458,15 +468,15 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
                 }
             }
         };
-    if cities.len() != 1 && inv.is_empty() {
+    // Counted over rows, not parsed cities, so that a city row with a bad cell is reported
+    // for that cell only.
+    let city_rows = rows.iter().filter(|r| r.get("kind") == "city").count();
+    if city_rows != 1 {
         inv.push(FieldError::new(
             "file",
             "city_count",
-            format!("文件须恰好包含 1 个城市，实际 {} 个", cities.len()),
-            format!(
-                "the file must hold exactly one city; it holds {}",
-                cities.len()
-            ),
+            format!("文件须恰好包含 1 个城市，实际 {city_rows} 个"),
+            format!("the file must hold exactly one city; it holds {city_rows}"),
         ));
     }
     for g in &grids {
@@ -490,14 +500,6 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
         }
         if let Some(under) = &u.under_code {
             reference(&mut inv, u.line, "under", under, &["unit"]);
-            if under == &u.code {
-                inv.push(FieldError::new(
-                    format!("line {}: under", u.line),
-                    "cycle",
-                    "机构不能隶属于自身",
-                    "a unit cannot be under itself",
-                ));
-            }
         }
         // The same unit listed twice: in one group a duplicate line, in two groups a unit
         // claimed by both.
@@ -512,9 +514,9 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
                 inv.push(FieldError::new(
                     format!("line {}: name", u.line),
                     "duplicate_unit",
-                    format!("“{}”已在第 {at} 行列出（同一集团内重复）", u.name),
+                    format!("“{}”已在第 {at} 行列出（重复行）", u.name),
                     format!(
-                        "'{}' is already listed on line {at} in the same group",
+                        "'{}' is already listed on line {at} (a duplicated line)",
                         u.name
                     ),
                 ));
@@ -532,6 +534,30 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
             u.line,
         );
     }
+    // The store keeps `under` as a tree, so a loop of any length (not just a unit under
+    // itself) would leave units that no walk up the tree ever finishes.
+    let under_of: HashMap<&str, &str> = units
+        .iter()
+        .filter_map(|u| Some((u.code.as_str(), u.under_code.as_deref()?)))
+        .collect();
+    for u in &units {
+        let mut at = u.under_code.as_deref();
+        for _ in 0..units.len() {
+            match at {
+                Some(c) if c == u.code => {
+                    inv.push(FieldError::new(
+                        format!("line {}: under", u.line),
+                        "cycle",
+                        format!("“{}”的隶属关系形成循环（最终隶属于自身）", u.name),
+                        format!("'{}' is, through its `under` chain, under itself", u.name),
+                    ));
+                    break;
+                }
+                Some(c) => at = under_of.get(c).copied(),
+                None => break,
+            }
+        }
+    }
     if !inv.is_empty() {
         return Err(inv);
     }
@@ -542,34 +568,36 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Layout, Invalid> {
             "the file must hold exactly one city",
         ));
     };
-    let layout = Layout {
+    let mut layout = Layout {
         city,
         grids,
         groups,
         units,
         warnings,
     };
+    // A finding names its subject by code (the city by name); the row's line lets people find
+    // it in the file, and the rule id stays in the field so it can be looked up in the doc.
+    let line_of = |subject: &str| {
+        seen.get(subject)
+            .map_or(layout.city.line, |(line, _)| *line)
+    };
+    let mut rule_warnings = Vec::new();
     for f in check_layout(&layout.snapshot()) {
-        let e = FieldError::new(f.rule, "layout_rule", f.message_zh, f.message_en);
+        let e = FieldError::new(
+            format!("line {}: {}", line_of(&f.subject), f.rule),
+            "layout_rule",
+            f.message_zh,
+            f.message_en,
+        );
         match f.severity {
             Severity::Error => inv.push(e),
-            Severity::Warning => {}
+            Severity::Warning => rule_warnings.push(e),
         }
     }
     if !inv.is_empty() {
         return Err(inv);
     }
-    let mut layout = layout;
-    for f in check_layout(&layout.snapshot()) {
-        if f.severity == Severity::Warning {
-            layout.warnings.push(FieldError::new(
-                f.rule,
-                "layout_rule",
-                f.message_zh,
-                f.message_en,
-            ));
-        }
-    }
+    layout.warnings.extend(rule_warnings);
     Ok(layout)
 }
 
@@ -669,11 +697,23 @@ mod tests {
             in_group("JH-G-KFQ", MemberRole::Secondary),
             ["婺城区第一人民医院"]
         );
-        // Community centres and township hospitals of annex 1, counted by hand from the seed
-        // (lines 130–149, 150–164, 165–173), the duplicated 箬阳乡卫生院 once.
+        // Community centres and township hospitals of annex 1, counted by hand from the seed:
+        // lines 130–149 less the blank line 142 and the duplicate line 140 give 18 for 婺城区,
+        // lines 150–164 less the blank line 158 give 14 for 金东区, lines 165–173 give 9 for
+        // 金华开发区.
         assert_eq!(in_group("JH-G-WC", MemberRole::Primary).len(), 18);
         assert_eq!(in_group("JH-G-JD", MemberRole::Primary).len(), 14);
         assert_eq!(in_group("JH-G-KFQ", MemberRole::Primary).len(), 9);
+        // By level, 曹宅 ("同时为二级医院") is the one of them that is not primary-level.
+        let primary_level = |g: &str| {
+            l.units
+                .iter()
+                .filter(|u| u.group_code.as_deref() == Some(g) && u.level == Level::Primary)
+                .count()
+        };
+        assert_eq!(primary_level("JH-G-WC"), 18);
+        assert_eq!(primary_level("JH-G-JD"), 13);
+        assert_eq!(primary_level("JH-G-KFQ"), 9);
         assert_eq!(
             l.units
                 .iter()
@@ -690,11 +730,34 @@ mod tests {
             (caozhai.role, caozhai.level),
             (MemberRole::Primary, Level::Secondary)
         );
-        for name in ["金华市中医医院", "金华市妇幼保健院"] {
-            let u = l.units.iter().find(|u| u.name == name).unwrap();
-            assert_eq!(u.group_code, None, "{name} serves across grids");
-            assert!(!u.services.is_empty());
+        let jinyi = l.units.iter().find(|u| u.code == "JH-ZXYY-JY").unwrap();
+        assert_eq!(jinyi.under_code.as_deref(), Some("JH-ZXYY"));
+        assert_eq!(jinyi.grid_code.as_deref(), Some("JH-JD"));
+        let outside: Vec<(&str, &[CrossGridService])> = l
+            .units
+            .iter()
+            .filter(|u| u.group_code.is_none())
+            .map(|u| (u.name.as_str(), u.services.as_slice()))
+            .collect();
+        let tcm: &[CrossGridService] = &[CrossGridService::TcmAlliance];
+        let mch: &[CrossGridService] = &[CrossGridService::MaternalChild];
+        assert_eq!(
+            outside,
+            [
+                ("金华市中医医院", tcm),
+                ("婺城区中医医院", tcm),
+                ("金东区中医医院", tcm),
+                ("金华市妇幼保健院", mch)
+            ]
+        );
+        for u in l.units.iter().filter(|u| u.group_code.is_none()) {
+            assert_eq!(u.grid_code, None, "{} serves across grids", u.name);
         }
+        // Nothing the seed does not say: no codes, beds or second names; all public.
+        assert!(l
+            .units
+            .iter()
+            .all(|u| u.public && u.uscc.is_none() && u.beds.is_none() && u.second_name.is_none()));
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     }
 
@@ -709,21 +772,18 @@ mod tests {
     #[test]
     fn gbk_bytes_get_a_clear_message() {
         let mut bytes = HEADER.as_bytes().to_vec();
-        bytes.extend_from_slice(&[
-            b'c', b'i', b't', b'y', b',', b'C', b',', 0xBD, 0xF0, 0xBB, 0xAA, b'\n',
-        ]);
+        // "金华" in GBK.
+        bytes.extend_from_slice(b"city,C,");
+        bytes.extend_from_slice(&[0xBD, 0xF0, 0xBB, 0xAA]);
+        bytes.extend_from_slice(b",,,,,,330100,,,,,\n");
         let err = parse_layout(&bytes).unwrap_err();
-        assert_eq!(err.0[0].field, "file");
-        assert!(
-            err.0[0].message_en.contains("GBK")
-                && err.0[0].message_zh.contains(
-                    "line 2"
-                        .replace("line ", "第 ")
-                        .as_str()
-                        .trim_end_matches('2')
-                )
-        );
-        assert!(err.0[0].message_en.contains("line 2"));
+        assert_eq!(err.0.len(), 1, "one message, not one per cell: {err:?}");
+        let e = &err.0[0];
+        assert_eq!((e.field.as_str(), e.code), ("file", "encoding"));
+        assert!(e.message_en.contains("not UTF-8") && e.message_en.contains("GB18030"));
+        assert!(e.message_en.contains("line 2"));
+        assert!(e.message_zh.contains("iconv -f GB18030 -t UTF-8"));
+        assert!(e.message_zh.contains("第 2 行"));
     }
 
     #[test]
@@ -741,8 +801,14 @@ mod tests {
     fn a_second_lead_in_a_group_is_refused() {
         let err = parse_layout(small("unit,L3,丙医院,,G1,,lead,tertiary,,,,,,\n").as_bytes())
             .unwrap_err();
-        assert_eq!(err.0[0].field, "group_one_lead");
-        assert!(err.0[0].message_zh.contains("丙医院"));
+        assert_eq!(err.0.len(), 1);
+        // The group's line, and the rule by its id.
+        assert_eq!(err.0[0].field, "line 5: group_one_lead");
+        assert_eq!(err.0[0].code, "layout_rule");
+        assert!(err.0[0].message_zh.contains("丙医院") && err.0[0].message_zh.contains("甲医院"));
+        // docs/layout-format.md quotes this very message.
+        let doc = include_str!("../../../../docs/layout-format.md");
+        assert!(doc.contains(&err.0[0].to_string()), "{}", err.0[0]);
     }
 
     #[test]
@@ -751,11 +817,14 @@ mod tests {
         let err = parse_layout(two.as_bytes()).unwrap_err();
         assert_eq!(err.0[0].code, "member_in_two_groups");
         assert_eq!(err.0[0].field, "line 10: parent");
+        assert!(err.0[0].message_en.contains("line 9"));
         let dup = small("unit,P1,某卫生院,,G1,,primary,primary,,,,,,\nunit,P2,某卫生院,,G1,,primary,primary,,,,,,\n");
+        let err = parse_layout(dup.as_bytes()).unwrap_err();
         assert_eq!(
-            parse_layout(dup.as_bytes()).unwrap_err().0[0].code,
-            "duplicate_unit"
+            (err.0[0].field.as_str(), err.0[0].code),
+            ("line 10: name", "duplicate_unit")
         );
+        assert!(err.0[0].message_zh.contains("第 9 行"));
         let code = small("unit,L1,又一个,,G1,,primary,primary,,,,,,\n");
         let err = parse_layout(code.as_bytes()).unwrap_err();
         assert_eq!(err.0[0].code, "duplicate");
@@ -824,7 +893,7 @@ mod tests {
         );
         let l = parse_layout(input.as_bytes()).unwrap();
         assert_eq!(l.warnings.len(), 1);
-        assert_eq!(l.warnings[0].field, "city_two_grids");
+        assert_eq!(l.warnings[0].field, "line 2: city_two_grids");
     }
 
     #[test]
@@ -832,5 +901,108 @@ mod tests {
         let input = "\u{feff}code,kind,name,parent,role,level,division_code\nC,city,测试市,,,,330100\nGA,grid,甲区,C,,,330102\nGB,grid,乙区,C,,,330105\nG1,group,甲集团,GA,,,\nG2,group,乙集团,GB,,,\nL1,unit,甲医院,G1,lead,tertiary,\nL2,unit,乙医院,G2,lead,tertiary,\n";
         let l = parse_layout(input.as_bytes()).unwrap();
         assert_eq!(l.units.len(), 2);
+    }
+
+    #[test]
+    fn unknown_role_and_malformed_division_code_are_errors() {
+        let role = small("unit,P1,某卫生院,,G1,,doctor,primary,,,,,,\n");
+        let err = parse_layout(role.as_bytes()).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(
+            (err.0[0].field.as_str(), err.0[0].code),
+            ("line 9: role", "unknown_value")
+        );
+        // The Chinese label is as good as the identifier.
+        assert!(parse_layout(
+            small("unit,P1,某卫生院,,G1,,社区卫生服务中心/乡镇卫生院,一级,,,,,,\n").as_bytes()
+        )
+        .is_ok());
+        let division = HEADER.to_owned() + "city,C,测试市,,,,,,33010,,,,,\n";
+        assert_eq!(error_fields(&division), ["line 2: division_code"]);
+        let unit_division = small("unit,P1,某卫生院,,G1,,primary,primary,3301O2,,,,,\n");
+        assert_eq!(error_fields(&unit_division), ["line 9: division_code"]);
+    }
+
+    #[test]
+    fn references_must_exist_be_of_the_right_kind_and_not_loop() {
+        let wrong_kind = small("unit,P1,某院,,GA,,primary,primary,,,,,,\n");
+        let err = parse_layout(wrong_kind.as_bytes()).unwrap_err();
+        assert_eq!(
+            (err.0[0].field.as_str(), err.0[0].code),
+            ("line 9: parent", "reference_kind")
+        );
+        let no_parent = small("unit,P1,某院,,,,primary,primary,,,,,,\n");
+        let err = parse_layout(no_parent.as_bytes()).unwrap_err();
+        assert_eq!(
+            (err.0[0].field.as_str(), err.0[0].code),
+            ("line 9: parent", "required")
+        );
+        let looped = small(
+            "unit,P1,甲卫生院,,G1,P2,primary,primary,,,,,,\nunit,P2,乙卫生院,,G1,P1,primary,primary,,,,,,\n",
+        );
+        assert_eq!(error_fields(&looped), ["line 9: under", "line 10: under"]);
+        let village = small(
+            "unit,P1,甲卫生院,,G1,,primary,primary,,,,,,\nunit,V1,某村卫生室,,G1,P1,village,unrated,,,,,,\n",
+        );
+        let l = parse_layout(village.as_bytes()).unwrap();
+        assert_eq!(l.units.last().unwrap().under_code.as_deref(), Some("P1"));
+        let stray = small("unit,V1,某村卫生室,,G1,L1,village,unrated,,,,,,\n");
+        assert_eq!(error_fields(&stray), ["line 9: village_under_primary"]);
+    }
+
+    #[test]
+    fn city_level_units_serve_every_grid() {
+        let l = parse_layout(
+            small("unit,M1,某市妇幼保健院,,C,,public_health,unrated,,,,是,maternal_child,\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let m = l.units.last().unwrap();
+        assert_eq!((m.group_code.as_ref(), m.grid_code.as_ref()), (None, None));
+        assert_eq!(m.services, [CrossGridService::MaternalChild]);
+        let snapshot = l.snapshot();
+        assert_eq!(snapshot.units.last().unwrap().group_id, None);
+        let bad = small("unit,M1,某院,,C,,public_health,unrated,,,,,maternity,\n");
+        assert_eq!(error_fields(&bad), ["line 9: services"]);
+    }
+
+    #[test]
+    fn exactly_one_city() {
+        let two = small("").replace("grid,GA,", "city,D,另一市,,,,,,330200,,,,,\ngrid,GA,");
+        let err = parse_layout(two.as_bytes()).unwrap_err();
+        assert!(err.0.iter().any(|e| e.code == "city_count"), "{err:?}");
+        let none = format!("{HEADER}grid,GA,甲区,,C,,,,330102,,,,,\n");
+        let err = parse_layout(none.as_bytes()).unwrap_err();
+        assert!(err.0.iter().any(|e| e.code == "city_count"), "{err:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let input = format!(
+            "{HEADER}city,C,测试市,,,,,,330100,,,,,\n\
+             grid,G A,甲区,,C,,,,330102,,,,,\n\
+             grid,GB,,,C,,,,330105,,,,,\n\
+             building,X,某楼,,C,,,,,,,,,\n"
+        );
+        assert_eq!(
+            error_fields(&input),
+            ["line 3: code", "line 4: name", "line 5: kind"]
+        );
+    }
+
+    #[test]
+    fn the_example_in_the_format_doc_parses() {
+        let doc = include_str!("../../../../docs/layout-format.md");
+        let start = doc.find("```csv\n").unwrap() + "```csv\n".len();
+        let example = &doc[start..start + doc[start..].find("```").unwrap()];
+        let l = parse_layout(example.as_bytes()).unwrap();
+        assert_eq!((l.grids.len(), l.groups.len(), l.units.len()), (2, 2, 6));
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let village = l
+            .units
+            .iter()
+            .find(|u| u.role == MemberRole::Village)
+            .unwrap();
+        assert_eq!(village.under_code.as_deref(), Some("CS-A-DJ"));
     }
 }

@@ -216,8 +216,10 @@ pub fn check_layout(city: &CitySnapshot) -> Vec<Finding> {
                     group_names.get(expected).copied().unwrap_or(expected)
                 ),
                 format!(
-                    "public secondary hospital '{}' stands in grid '{}' and belongs in its group",
-                    u.name, grid
+                    "public secondary hospital '{}' stands in grid '{}' and belongs in its group '{}'",
+                    u.name,
+                    grid_names.get(grid).copied().unwrap_or(grid),
+                    group_names.get(expected).copied().unwrap_or(expected)
                 ),
             ));
         }
@@ -254,7 +256,8 @@ pub fn check_layout(city: &CitySnapshot) -> Vec<Finding> {
         "secondary_in_grid_group" => 3,
         "village_under_primary" => 4,
         "lead_level" => 5,
-        _ => 6,
+        "city_two_grids" => 6,
+        _ => 7,
     };
     out.sort_by_key(|f| rank(f.rule));
     out
@@ -408,5 +411,29 @@ mod tests {
         assert!(got.contains(&("group_grid_exists", Severity::Error)));
         assert_eq!(got.iter().filter(|r| r.0 == "group_grid_exists").count(), 2);
         assert!(got.contains(&("lead_level", Severity::Warning)));
+    }
+
+    #[test]
+    fn findings_come_in_rule_order_then_snapshot_order() {
+        // One grid left; G2 points nowhere; G1 gets a second lead; G2's lead is not tertiary.
+        let mut c = good();
+        c.grids.pop();
+        c.groups[1].grid_id = "nowhere".into();
+        c.units[1].level = Level::Secondary;
+        c.units
+            .push(unit("L3", MemberRole::Lead, Some("G1"), Some("g1")));
+        let got: Vec<(&str, String)> = check_layout(&c)
+            .into_iter()
+            .map(|f| (f.rule, f.subject))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("group_grid_exists", "G2".to_owned()),
+                ("group_one_lead", "G1".to_owned()),
+                ("lead_level", "L2".to_owned()),
+                ("city_two_grids", "测试市".to_owned()),
+            ]
+        );
     }
 }
