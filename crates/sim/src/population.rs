@@ -110,7 +110,7 @@ pub struct Resident {
     pub diabetes: bool,
     pub severe_mental_illness: bool,
     /// Five-colour grade when pregnant (R8.2).
-    pub pregnancy_risk: Option<&'static str>,
+    pub maternal_risk: Option<&'static str>,
 }
 
 impl Resident {
@@ -180,7 +180,7 @@ impl Population {
             member_ages: member_ages(),
             sizes: Weighted::new(tables::HOUSEHOLD_SIZES),
             surnames: Weighted::new(tables::SURNAMES.iter().map(|(_, w)| *w)),
-            risk: Weighted::new(tables::PREGNANCY_RISK.iter().map(|(_, w)| *w)),
+            risk: Weighted::new(tables::MATERNAL_RISK.iter().map(|(_, w)| *w)),
             sequences: HashMap::new(),
             divisions,
             city_prefix: format!(
@@ -309,7 +309,7 @@ impl Population {
                 phone(&mut r)
             };
             let pregnant = sex == Sex::Female && r.chance(tables::pregnant(age));
-            let pregnancy_risk = pregnant.then(|| tables::PREGNANCY_RISK[r.weighted(&self.risk)].0);
+            let maternal_risk = pregnant.then(|| tables::MATERNAL_RISK[r.weighted(&self.risk)].0);
             let resident = Resident {
                 id,
                 household_id: hid,
@@ -330,7 +330,7 @@ impl Population {
                 hypertension: r.chance(tables::hypertension(age)),
                 diabetes: r.chance(tables::diabetes(age)),
                 severe_mental_illness: age >= 15 && r.chance(tables::SEVERE_MENTAL_ILLNESS),
-                pregnancy_risk,
+                maternal_risk,
             };
             self.pending.push(resident);
         }
@@ -465,7 +465,7 @@ mod tests {
         assert!((mean - 2.62).abs() < 0.15, "household size {mean}");
         assert!(p
             .iter()
-            .filter(|r| r.pregnancy_risk.is_some())
+            .filter(|r| r.maternal_risk.is_some())
             .all(|r| r.sex == Sex::Female));
         assert!(p
             .iter()

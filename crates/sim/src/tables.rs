@@ -73,7 +73,7 @@ pub fn pregnant(age: u32) -> f64 {
 /// Maternal five-colour risk grades (R8.2) green, yellow, orange, red, purple, in percent.
 /// An assumption from provincial reports of screening results: most pregnancies are green,
 /// about a third carry some risk; purple marks infectious disease.
-pub const PREGNANCY_RISK: [(&str, f64); 5] = [
+pub const MATERNAL_RISK: [(&str, f64); 5] = [
     ("green", 62.0),
     ("yellow", 24.0),
     ("orange", 9.0),
@@ -226,6 +226,11 @@ pub const GIVEN_FEMALE: &[&str] = &[
     "晶", "琴", "云", "凤", "莉", "璐", "诗", "涵", "萱", "妍", "可", "馨", "彤", "月", "春", "华",
     "秋", "珍",
 ];
+
+/// Family-doctor contract rates (seed 002 annex 2, 16.2: ≥ 40 % overall, ≥ 85 % of key
+/// populations; R3.3). Others sign at the rate that brings the whole to about 45 %.
+pub const CONTRACT_KEY: f64 = 0.86;
+pub const CONTRACT_OTHERS: f64 = 0.20;
 
 /// Mobile number prefixes of the three carriers (a number is prefix + 8 digits).
 pub const PHONE_PREFIXES: &[&str] = &[
