@@ -86,7 +86,7 @@ enum Command {
         /// Folder to write into (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// File format (CSV, one table per file; see docs/synthetic-city.md).
+        /// File format, one file per table (see docs/synthetic-city.md).
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
         /// City layout to populate (default: the bundled Jinhua layout).
@@ -95,12 +95,20 @@ enum Command {
         /// The day the population is described on (ages, pregnancies), YYYY-MM-DD.
         #[arg(long, default_value = "2025-01-01")]
         as_of: String,
+        /// Months of activity from --as-of (24 gives year-on-year comparisons).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=60))]
+        months: u32,
+        /// Also write member units' patient records with realistic errors and the truth
+        /// (mpi_records, mpi_truth), for measuring the patient index.
+        #[arg(long)]
+        mpi_records: bool,
     },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
     Csv,
+    Parquet,
 }
 
 #[derive(Subcommand)]
@@ -287,9 +295,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             residents,
             seed,
             out,
-            format: Format::Csv,
+            format,
             layout,
             as_of,
+            months,
+            mpi_records,
         } => {
             let bytes = match &layout {
                 Some(path) => std::fs::read(path)
@@ -300,20 +310,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|inv| anyhow::anyhow!("not a valid layout: {inv}"))?;
             let as_of = chrono::NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")
                 .context("--as-of must be a date YYYY-MM-DD")?;
+            let mut params = medgrid_sim::Params::new(seed, residents, as_of);
+            params.months = months;
+            params.mpi_records = mpi_records;
+            let format = match format {
+                Format::Csv => medgrid_sim::Format::Csv,
+                Format::Parquet => medgrid_sim::Format::Parquet,
+            };
             let started = std::time::Instant::now();
-            let manifest =
-                medgrid_sim::write_csv(&layout, seed, residents, as_of, &out, |done, total| {
-                    eprint!(
-                        "\rresidents {done}/{total} ({}%)",
-                        done * 100 / total.max(1)
-                    );
-                })?;
+            let manifest = medgrid_sim::write_files(&layout, &params, &out, format, |p| {
+                eprint!(
+                    "\rresidents {}/{} ({}%)",
+                    p.done,
+                    p.total,
+                    p.done * 100 / p.total.max(1)
+                );
+            })?;
             eprintln!();
-            for (file, rows) in &manifest.files {
-                println!("{}: {rows} rows", out.join(file).display());
+            for (table, rows) in &manifest.tables {
+                println!(
+                    "{}: {rows} rows",
+                    out.join(format!("{table}.{}", format.extension()))
+                        .display()
+                );
             }
             println!(
-                "seed {seed}, as of {as_of}, {:.1} s",
+                "seed {seed}, as of {as_of}, {months} months, {:.1} s",
                 started.elapsed().as_secs_f64()
             );
             Ok(())

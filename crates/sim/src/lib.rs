@@ -1,17 +1,22 @@
-//! The synthetic city: a deterministic population of a loaded layout, for the demo, tests and
-//! benchmarks. The same layout, seed and size give the same files byte for byte.
+//! The synthetic city: a deterministic population of a loaded layout and a year (or more) of
+//! its care, for the demo, tests and benchmarks. The same layout, seed and parameters give the
+//! same rows byte for byte.
 //!
-//! So far: departments and practitioners of every unit; family-doctor teams ("1+1+1");
-//! residents with households, valid citizen IDs, names, phones, addresses in their primary
-//! unit's area, insurance, and the key populations (hypertension, diabetes, pregnancy with its
-//! five-colour grade, severe mental illness; children and the elderly by age); and their
-//! family-doctor contracts.
+//! Rows are produced once, by `generate`, into any `SinkFactory`: CSV files, Parquet files or
+//! the databases' bulk paths. Every table is described in `schema`.
 
+pub mod city;
+pub mod csv_out;
 pub mod output;
+pub mod parquet_out;
 pub mod population;
 pub mod rng;
+pub mod schema;
 pub mod staff;
+pub mod table;
 pub mod tables;
 
-pub use output::{write_csv, Manifest};
+pub use city::{generate, Manifest, Params, Progress};
+pub use output::{write_files, Format};
 pub use population::{Population, Resident};
+pub use table::{Column, Kind, Schema, Sink, SinkError, SinkFactory};
