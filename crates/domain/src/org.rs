@@ -103,6 +103,19 @@ vocabulary! {
 }
 
 impl Title {
+    /// Whether the title is a doctor's (who can see patients and prescribe).
+    pub fn is_physician(self) -> bool {
+        matches!(
+            self,
+            Title::ChiefPhysician
+                | Title::AssociateChiefPhysician
+                | Title::AttendingPhysician
+                | Title::ResidentPhysician
+                | Title::AssistantPhysician
+                | Title::VillageDoctor
+        )
+    }
+
     /// Senior title (高级职称: 正高 or 副高), which every family-doctor team needs one of (R3.1).
     pub fn is_senior(self) -> bool {
         matches!(

@@ -6,6 +6,8 @@ use chrono::NaiveDate;
 
 use medgrid_domain::org::layout::Layout;
 
+use crate::activity::{self, Ids, Scratch, Signed, Sinks, World};
+use crate::mpi;
 use crate::population::{Population, Resident};
 use crate::rng::Rng;
 use crate::schema;
@@ -142,14 +144,48 @@ pub fn generate<F: SinkFactory>(
         teams_of.entry(t.unit_code.as_str()).or_default().push(t);
     }
 
+    let world = World::new(layout, &staff, seed, params.as_of, params.months);
     let mut residents = out.open(&schema::RESIDENTS)?;
     let mut contracts = out.open(&schema::CONTRACTS)?;
+    let mut sinks = Sinks {
+        encounters: out.open(&schema::ENCOUNTERS)?,
+        referrals: out.open(&schema::REFERRALS)?,
+        follow_ups: out.open(&schema::FOLLOW_UPS)?,
+        exams: out.open(&schema::EXAMS)?,
+        prescriptions: out.open(&schema::PRESCRIPTIONS)?,
+        claims: out.open(&schema::CLAIMS)?,
+    };
+    let mut mpi = if params.mpi_records {
+        Some((
+            out.open(&schema::MPI_RECORDS)?,
+            out.open(&schema::MPI_TRUTH)?,
+            mpi::Registry::default(),
+        ))
+    } else {
+        None
+    };
+    let mut seen = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut ids = Ids::default();
     let mut contract_id = 0u64;
     let mut done = 0u64;
     for r in Population::new(layout, seed, params.residents, params.as_of) {
         write_resident(&mut residents, &r);
         residents.end_row()?;
-        if let Some(c) = contract(&r, &teams_of, seed, params.as_of) {
+        let c = contract(&r, &teams_of, seed, params.as_of);
+        let signed = c.as_ref().and_then(|c| {
+            let team = teams.get(usize::try_from(c.team).ok()?.checked_sub(1)?)?;
+            Some(Signed {
+                team: team.id,
+                gp: team.gp,
+            })
+        });
+        activity::resident(&world, &r, signed, &mut scratch, &mut ids, &mut sinks)?;
+        if let Some((records, truth, registry)) = mpi.as_mut() {
+            scratch.units_seen(&world, &r, 4, &mut seen);
+            mpi::records(registry, seed, &r, &seen, records, truth)?;
+        }
+        if let Some(c) = c {
             contract_id += 1;
             contracts.int(contract_id as i64);
             contracts.int(r.id as i64);
@@ -170,6 +206,16 @@ pub fn generate<F: SinkFactory>(
     }
     tables.push((schema::RESIDENTS.file, residents.finish()?));
     tables.push((schema::CONTRACTS.file, contracts.finish()?));
+    tables.push((schema::ENCOUNTERS.file, sinks.encounters.finish()?));
+    tables.push((schema::REFERRALS.file, sinks.referrals.finish()?));
+    tables.push((schema::FOLLOW_UPS.file, sinks.follow_ups.finish()?));
+    tables.push((schema::EXAMS.file, sinks.exams.finish()?));
+    tables.push((schema::PRESCRIPTIONS.file, sinks.prescriptions.finish()?));
+    tables.push((schema::CLAIMS.file, sinks.claims.finish()?));
+    if let Some((mut records, mut truth, _)) = mpi {
+        tables.push((schema::MPI_RECORDS.file, records.finish()?));
+        tables.push((schema::MPI_TRUTH.file, truth.finish()?));
+    }
     progress(Progress {
         done,
         total: params.residents,

@@ -5,8 +5,11 @@
 //! Rows are produced once, by `generate`, into any `SinkFactory`: CSV files, Parquet files or
 //! the databases' bulk paths. Every table is described in `schema`.
 
+pub mod activity;
+pub mod catalog;
 pub mod city;
 pub mod csv_out;
+pub mod mpi;
 pub mod output;
 pub mod parquet_out;
 pub mod population;

@@ -49,6 +49,43 @@ impl Rng {
         self.unit() < p
     }
 
+    /// Uniform in `lo..=hi`.
+    pub fn between(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1).max(1) as u64) as i64
+    }
+
+    /// A standard normal draw (Box–Muller; one of the pair is dropped to keep streams simple).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    /// A log-normal draw with the given mean and spread (sigma of the log).
+    pub fn lognormal(&mut self, mean: f64, sigma: f64) -> f64 {
+        mean * (sigma * self.normal() - sigma * sigma / 2.0).exp()
+    }
+
+    /// A Poisson count with mean `lambda` (inversion; means here are small).
+    pub fn poisson(&mut self, lambda: f64) -> u32 {
+        if lambda <= 0.0 {
+            return 0;
+        }
+        let limit = (-lambda).exp();
+        let mut p = self.unit();
+        let mut k = 0;
+        while p > limit && k < 1_000 {
+            p *= self.unit();
+            k += 1;
+        }
+        k
+    }
+
+    /// An item of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
     /// An index drawn with the given relative weights.
     pub fn weighted(&mut self, table: &Weighted) -> usize {
         table.pick(self.unit())
