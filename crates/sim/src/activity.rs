@@ -379,6 +379,11 @@ fn at(day: NaiveDate, minutes: i64) -> NaiveDateTime {
     day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(minutes)
 }
 
+/// A diagnosis of a list, uniformly.
+fn one(g: &mut Rng, list: &'static [&'static Dx]) -> &'static Dx {
+    list[g.below(list.len() as u64) as usize]
+}
+
 fn fen(yuan: f64) -> i64 {
     (yuan * 100.0).round() as i64
 }
@@ -610,11 +615,11 @@ impl Builder<'_, '_> {
 
     fn complaint(&self, g: &mut Rng) -> &'static Dx {
         if self.age <= 14 {
-            *g.pick(catalog::CHILD_COMPLAINTS)
+            one(g, catalog::CHILD_COMPLAINTS)
         } else if self.age >= 60 && g.chance(0.6) {
-            *g.pick(catalog::OLDER_COMPLAINTS)
+            one(g, catalog::OLDER_COMPLAINTS)
         } else {
-            *g.pick(catalog::ADULT_COMPLAINTS)
+            one(g, catalog::ADULT_COMPLAINTS)
         }
     }
 
@@ -640,7 +645,7 @@ impl Builder<'_, '_> {
             let day = self.world.day(g);
             let emergency = g.chance(0.07);
             let dx: &'static Dx = if emergency {
-                *g.pick(catalog::EMERGENCIES)
+                one(g, catalog::EMERGENCIES)
             } else if self.r.hypertension && g.chance(0.3) {
                 &catalog::HYPERTENSION
             } else if self.r.diabetes && g.chance(0.3) {
@@ -721,11 +726,14 @@ impl Builder<'_, '_> {
                 Care::Cardiac | Care::Hypertension => &catalog::UNSTABLE_ANGINA,
                 Care::Neuro => &catalog::STROKE,
                 Care::Respiratory => &catalog::COPD_EXACERBATION,
-                _ => *g.pick(if self.age >= 60 {
-                    catalog::OLDER_ADMISSIONS
-                } else {
-                    catalog::ADULT_ADMISSIONS
-                }),
+                _ => one(
+                    g,
+                    if self.age >= 60 {
+                        catalog::OLDER_ADMISSIONS
+                    } else {
+                        catalog::ADULT_ADMISSIONS
+                    },
+                ),
             };
             (Visit::Inpatient, dx, g.between(0, 3))
         } else {
@@ -863,13 +871,16 @@ impl Builder<'_, '_> {
         let n = g.poisson(rate * self.world.days.len() as f64 / 365.0);
         for _ in 0..n {
             let day = self.world.day(g);
-            let dx: &'static Dx = *g.pick(if self.age <= 14 {
-                catalog::CHILD_ADMISSIONS
-            } else if self.age >= 60 {
-                catalog::OLDER_ADMISSIONS
-            } else {
-                catalog::ADULT_ADMISSIONS
-            });
+            let dx = one(
+                g,
+                if self.age <= 14 {
+                    catalog::CHILD_ADMISSIONS
+                } else if self.age >= 60 {
+                    catalog::OLDER_ADMISSIONS
+                } else {
+                    catalog::ADULT_ADMISSIONS
+                },
+            );
             let primary = dx.procedure.is_none()
                 && dx.care != Care::Cancer
                 && g.chance(0.28 * self.place(self.area.primary).pull);
