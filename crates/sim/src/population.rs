@@ -1,8 +1,6 @@
 //! Residents of the grids, generated household by household as a stream (memory stays
 //! bounded whatever the size of the city).
 
-use std::collections::HashMap;
-
 use chrono::{Datelike, NaiveDate};
 
 use medgrid_domain::codes::{CitizenId, DivisionCode, Sex};
@@ -129,6 +127,9 @@ const VILLAGE_WORDS: &[&str] = &[
     "中村",
 ];
 
+/// Days of birth dates a population spans: the oldest age drawn and a margin.
+const SEQUENCE_DAYS: usize = 366 * (tables::MAX_AGE as usize + 2);
+
 /// The stream of residents: households are drawn one after another until `count` residents
 /// exist (the last household is cut to fit).
 pub struct Population {
@@ -145,7 +146,9 @@ pub struct Population {
     surnames: Weighted,
     risk: Weighted,
     /// Next sequence number per (division, birth date, sex) so that citizen IDs never repeat.
-    sequences: HashMap<(usize, NaiveDate, bool), u16>,
+    /// Indexed by (division, days before `as_of`, sex); 0 is "none yet", else next + 1. A flat
+    /// table (a few MB) rather than a map: it is touched for every resident.
+    sequences: Vec<u16>,
     divisions: Vec<DivisionCode>,
     /// "浙江省金华市": the start of every address.
     city_prefix: String,
@@ -181,7 +184,7 @@ impl Population {
             sizes: Weighted::new(tables::HOUSEHOLD_SIZES),
             surnames: Weighted::new(tables::SURNAMES.iter().map(|(_, w)| *w)),
             risk: Weighted::new(tables::MATERNAL_RISK.iter().map(|(_, w)| *w)),
-            sequences: HashMap::new(),
+            sequences: vec![0; divisions.len() * SEQUENCE_DAYS * 2],
             divisions,
             city_prefix: format!(
                 "{}{}",
@@ -229,14 +232,18 @@ impl Population {
     ) -> Option<CitizenId> {
         let male = sex == Sex::Male;
         let start = r.below(200) as u16;
-        let n = self
-            .sequences
-            .entry((division, birth, male))
-            .or_insert(start);
+        let days = usize::try_from((self.as_of - birth).num_days()).ok()?;
+        let slot = self.sequences.get_mut(
+            (division * SEQUENCE_DAYS + days.min(SEQUENCE_DAYS - 1)) * 2 + usize::from(male),
+        )?;
+        if *slot == 0 {
+            *slot = start + 1;
+        }
+        let n = *slot - 1;
         // The sequence's last digit is odd for men, even for women (GB 11643); 500 of each per
         // district and day, far above any real city's births on one day in one district.
-        let sequence = (*n % 500) * 2 + u16::from(male);
-        *n += 1;
+        let sequence = (n % 500) * 2 + u16::from(male);
+        *slot = (n + 1) % 10_000 + 1;
         CitizenId::build(&self.divisions[division], birth, sequence)
     }
 
@@ -245,11 +252,10 @@ impl Population {
         self.next_household += 1;
         let mut r = Rng::stream(self.seed, "household", hid);
         let area = r.weighted(&self.areas);
-        let catchment = self.catchments[area].clone();
         let division = self
             .divisions
             .iter()
-            .position(|d| *d == catchment.division)
+            .position(|d| *d == self.catchments[area].division)
             .unwrap_or(0);
         let size = match r.weighted(&self.sizes) {
             4 => 5 + r.below(3) as usize,
@@ -257,6 +263,7 @@ impl Population {
         };
         let surname = tables::SURNAMES[r.weighted(&self.surnames)].0;
         let village = VILLAGE_WORDS[r.below(VILLAGE_WORDS.len() as u64) as usize];
+        let catchment = &self.catchments[area];
         let kind = if catchment.place.ends_with("街道") {
             "社区"
         } else {
@@ -319,9 +326,9 @@ impl Population {
                 birth_date: birth,
                 phone,
                 address: address.clone(),
-                unit_code: catchment.unit_code.clone(),
-                group_code: catchment.group_code.clone(),
-                grid_code: catchment.grid_code.clone(),
+                unit_code: self.catchments[area].unit_code.clone(),
+                group_code: self.catchments[area].group_code.clone(),
+                grid_code: self.catchments[area].grid_code.clone(),
                 insurance: if r.chance(tables::employee_insurance(age)) {
                     Insurance::Employee
                 } else {
@@ -375,7 +382,16 @@ fn member_ages() -> Weighted {
 
 fn phone(r: &mut Rng) -> String {
     let prefix = tables::PHONE_PREFIXES[r.below(tables::PHONE_PREFIXES.len() as u64) as usize];
-    format!("{prefix}{:08}", r.below(100_000_000))
+    let mut n = r.below(100_000_000);
+    let mut digits = [b'0'; 8];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let mut s = String::with_capacity(11);
+    s.push_str(prefix);
+    s.extend(digits.iter().map(|&b| char::from(b)));
+    s
 }
 
 impl Iterator for Population {

@@ -8,6 +8,8 @@
 #[derive(Debug, Clone)]
 pub struct Rng {
     state: u64,
+    /// The second normal draw of the last Box–Muller pair.
+    spare: Option<f64>,
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -26,6 +28,7 @@ impl Rng {
             h = mix(h ^ u64::from(b));
         }
         Rng {
+            spare: None,
             state: mix(h ^ key.wrapping_mul(GOLDEN)),
         }
     }
@@ -54,11 +57,17 @@ impl Rng {
         lo + self.below((hi - lo + 1).max(1) as u64) as i64
     }
 
-    /// A standard normal draw (Box–Muller; one of the pair is dropped to keep streams simple).
+    /// A standard normal draw (Box–Muller, both of each pair used).
     pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
         let u = 1.0 - self.unit();
         let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        let r = (-2.0 * u.ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * v).sin_cos();
+        self.spare = Some(r * sin);
+        r * cos
     }
 
     /// A log-normal draw with the given mean and spread (sigma of the log).
@@ -128,7 +137,10 @@ mod tests {
     #[test]
     fn the_generator_is_splitmix64() {
         // The reference implementation's first outputs for state 0.
-        let mut r = Rng { state: 0 };
+        let mut r = Rng {
+            state: 0,
+            spare: None,
+        };
         assert_eq!(r.next_u64(), 0xe220_a839_7b1d_cdaf);
         assert_eq!(r.next_u64(), 0x6e78_9e6a_a1b9_65f4);
     }
