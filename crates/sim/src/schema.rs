@@ -570,3 +570,85 @@ pub const ALL: &[&Schema] = &[
 pub fn loaded() -> impl Iterator<Item = &'static Schema> {
     ALL.iter().copied().filter(|s| !s.db.is_empty())
 }
+
+/// The reference of every table as Markdown, for docs/synthetic-city.md (a test keeps the
+/// document in step with this module).
+pub fn markdown() -> String {
+    let mut out = String::new();
+    for s in ALL {
+        out.push_str(&format!("### `{}` — {}\n\n", s.file, s.doc));
+        if s.db.is_empty() {
+            out.push_str("Not loaded into the databases.\n\n");
+        } else {
+            out.push_str(&format!("Database table `{}`.\n\n", s.db));
+        }
+        out.push_str("| column | type | meaning | database column |\n| --- | --- | --- | --- |\n");
+        for c in s.columns {
+            let kind = match c.kind {
+                Kind::Int => "integer".to_owned(),
+                Kind::Text => "text".to_owned(),
+                Kind::Date => "date `YYYY-MM-DD`".to_owned(),
+                Kind::Timestamp => "timestamp `YYYY-MM-DD HH:MM:SS`".to_owned(),
+                Kind::Fixed(scale) => {
+                    format!("decimal, {scale} places (database: integer × 10^{scale})")
+                }
+                Kind::Flag => "`1` / `0`".to_owned(),
+                Kind::Unit => "unit code (database: unit id)".to_owned(),
+                Kind::Group => "group code (database: group id)".to_owned(),
+                Kind::Practitioner => "practitioner id (database: registry id)".to_owned(),
+            };
+            let kind = if c.nullable {
+                format!("{kind}, may be empty")
+            } else {
+                kind
+            };
+            let db = if s.db.is_empty() || c.db.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", c.db)
+            };
+            out.push_str(&format!("| `{}` | {kind} | {} | {db} |\n", c.name, c.doc));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "../../docs/synthetic-city.md";
+    const BEGIN: &str = "<!-- schema:begin -->\n";
+    const END: &str = "<!-- schema:end -->";
+
+    /// `MEDGRID_BLESS=1 cargo test -p medgrid-sim schema` rewrites the section.
+    #[test]
+    fn the_schema_section_of_the_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC);
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
+        let end = doc.find(END).expect("end marker");
+        let want = markdown();
+        if std::env::var_os("MEDGRID_BLESS").is_some() {
+            let new = format!("{}{want}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, new).unwrap();
+            return;
+        }
+        assert_eq!(
+            &doc[start..end],
+            want,
+            "run MEDGRID_BLESS=1 cargo test -p medgrid-sim schema"
+        );
+    }
+
+    #[test]
+    fn every_column_name_is_unique_within_its_table() {
+        for s in ALL {
+            let mut names: Vec<&str> = s.columns.iter().map(|c| c.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), s.columns.len(), "{}", s.file);
+        }
+    }
+}
