@@ -29,6 +29,21 @@ REFERENCES = [
     ("residents", "unit_code", "units", "unit_code"),
     ("teams", "unit_code", "units", "unit_code"),
     ("teams", "gp_id", "practitioners", "practitioner_id"),
+    ("encounters", "unit_code", "units", "unit_code"),
+    ("encounters", "practitioner_id", "practitioners", "practitioner_id"),
+    ("encounters", "referral_id", "referrals", "referral_id"),
+    ("referrals", "source_encounter_id", "encounters", "encounter_id"),
+    ("referrals", "result_encounter_id", "encounters", "encounter_id"),
+    ("referrals", "to_unit_code", "units", "unit_code"),
+    ("follow_ups", "resident_id", "residents", "resident_id"),
+    ("follow_ups", "encounter_id", "encounters", "encounter_id"),
+    ("follow_ups", "team_id", "teams", "team_id"),
+    ("exams", "encounter_id", "encounters", "encounter_id"),
+    ("exams", "center_unit_code", "units", "unit_code"),
+    ("prescriptions", "encounter_id", "encounters", "encounter_id"),
+    ("claims", "encounter_id", "encounters", "encounter_id"),
+    ("mpi_truth", "record_id", "mpi_records", "record_id"),
+    ("mpi_truth", "resident_id", "residents", "resident_id"),
 ]
 
 
