@@ -7,5 +7,6 @@ pub mod access;
 pub mod codes;
 pub mod error;
 pub mod org;
+pub mod referral;
 
 pub use error::{FieldError, Invalid};

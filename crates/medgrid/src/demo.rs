@@ -1,20 +1,26 @@
 //! The demo city: the Jinhua "1+N+N" layout (seed 002, annex 1), a deterministic staff of
-//! departments and practitioners for every unit, and one account per role.
-
-use std::collections::HashMap;
+//! departments and practitioners for every unit, the synthetic city's residents and their year
+//! of care (bulk-loaded), and one account per role.
 
 use anyhow::Context;
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use medgrid_domain::access::Role;
-use medgrid_domain::org::layout::parse_layout;
-use medgrid_domain::org::{DepartmentDraft, DepartmentKind, MemberRole, PractitionerDraft};
-use medgrid_sim::staff::{departments_for, staff};
+use medgrid_domain::org::layout::{parse_layout, Layout};
+use medgrid_domain::org::MemberRole;
 use medgrid_store::{Actor, Store};
 use medgrid_web::actions::UserInput;
 
 use crate::config::Config;
 
 pub const JINHUA_LAYOUT: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
+
+/// The day the demo population is described on; its year of activity starts then.
+pub const DEMO_AS_OF: NaiveDate = match NaiveDate::from_ymd_opt(2025, 1, 1) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
 
 /// Loads the demo city when the database holds no city yet; prints the demo accounts.
 pub async fn load_if_empty(
@@ -35,53 +41,12 @@ pub async fn load_if_empty(
         .await
         .context("loading the Jinhua layout")?;
     let tree = store.city_tree(summary.city_id).await?;
-    // The same departments and staff as `medgrid generate` writes for this seed.
-    let units: HashMap<&str, &medgrid_domain::org::Unit> =
-        tree.units.iter().map(|u| (u.code.as_str(), u)).collect();
-    let mut departments: HashMap<(&str, &str), i64> = HashMap::new();
-    for unit in &tree.units {
-        for (code, name, kind, beds) in departments_for(unit.role) {
-            let d = store
-                .create_department(
-                    &actor,
-                    unit,
-                    &DepartmentDraft {
-                        code: (*code).into(),
-                        name: (*name).into(),
-                        kind: *kind,
-                        beds: *beds,
-                    },
-                )
-                .await?;
-            if *kind == DepartmentKind::Outpatient {
-                departments.insert((unit.code.as_str(), code), d.id);
-            }
-        }
-    }
-    for member in staff(&layout, seed) {
-        let unit = units
-            .get(member.unit_code.as_str())
-            .with_context(|| format!("staff of unknown unit {}", member.unit_code))?;
-        let draft = PractitionerDraft {
-            licence_no: member.licence_no.clone(),
-            name: member.name.clone(),
-            sex: member.sex,
-            title: member.title,
-            specialty: None,
-            unit_id: unit.id,
-            department_id: member
-                .department_code
-                .and_then(|d| departments.get(&(member.unit_code.as_str(), d)).copied()),
-        };
-        let p = store.create_practitioner(&actor, unit, &draft).await?;
-        // Lead-hospital experts hold sessions at primary units of their group (R5.4),
-        // registered as multi-site practice.
-        for site in &member.extra_sites {
-            if let Some(site) = units.get(site.as_str()) {
-                store.add_practice_site(&actor, p.id, site, None).await?;
-            }
-        }
-    }
+    // The same departments and staff as `medgrid generate` writes for this seed, so that the
+    // generated rows find their practitioners.
+    store
+        .register_staff(&actor, summary.city_id, &layout, seed)
+        .await
+        .context("registering the demo staff")?;
 
     let password = if config.demo.admin_password.is_empty() {
         medgrid_web::auth::new_secret()[..16].to_owned()
@@ -155,9 +120,7 @@ pub async fn load_if_empty(
         "demo city loaded: {} — {} grids, {} groups, {} units",
         tree.city.name, summary.grids, summary.groups, summary.units
     );
-    if residents > 0 {
-        println!("(synthetic residents and their activity come from the synthetic-city generator; requested {residents}, seed {seed})");
-    }
+    load_population(store, &actor, summary.city_id, &layout, residents, seed).await?;
     println!("demo accounts (password for all: {password}):");
     for (username, display, role, org) in accounts {
         let input = UserInput {
@@ -171,5 +134,55 @@ pub async fn load_if_empty(
         println!("  {:<16} {:<12} {}", user.username, role.label_zh(), org);
     }
     println!();
+    Ok(())
+}
+
+/// Generates the synthetic city into the database, with a progress bar on stderr (hidden when
+/// stderr is not a terminal), and prints what was loaded.
+async fn load_population(
+    store: &Store,
+    actor: &Actor,
+    city_id: i64,
+    layout: &Layout,
+    residents: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let params = medgrid_sim::Params::new(seed, residents, DEMO_AS_OF);
+    let bar = ProgressBar::new(residents);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "loading residents {bar:40} {pos}/{len} ({percent}%, {elapsed}, about {eta} left){msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let bar = bar.clone();
+        move |p: medgrid_sim::Progress| {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+            if p.done == p.total {
+                // The bar stands full while the indexes are built after the last row.
+                bar.set_message(" — building indexes");
+            }
+        }
+    };
+    let loaded = store
+        .load_population(actor, city_id, layout, &params, progress)
+        .await;
+    bar.finish_and_clear();
+    let loaded = loaded.context("loading the synthetic city")?;
+    let seconds = loaded.elapsed.as_secs_f64();
+    println!(
+        "synthetic city loaded: seed {seed}, {residents} residents as of {DEMO_AS_OF}, {} months",
+        params.months
+    );
+    for (table, rows) in &loaded.tables {
+        println!("  {table:<14} {rows:>10} rows");
+    }
+    println!(
+        "  {} rows in {seconds:.1} s ({:.0} rows/s, generation included)",
+        loaded.rows(),
+        loaded.rows() as f64 / seconds.max(1e-9)
+    );
     Ok(())
 }

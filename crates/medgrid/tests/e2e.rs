@@ -39,6 +39,16 @@ fn demo_round_trip(url: &str) {
     let server = Server::demo(url);
     let printed = server.stdout.join("\n");
     assert!(printed.contains("demo city loaded: 金华市"), "{printed}");
+    assert!(
+        printed.contains("synthetic city loaded: seed 1, 300 residents"),
+        "{printed}"
+    );
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["resident", "300", "rows"]),
+        "{printed}"
+    );
     for account in [
         "admin",
         "regulator",
@@ -113,7 +123,11 @@ fn command_line_accounts_imports_and_errors() {
     let url = sqlite_url("cli");
     let migrated = run(&["migrate", "--database-url", &url]);
     assert!(migrated.status.success(), "{}", stderr(&migrated));
-    assert!(stdout(&migrated).contains("[1]"));
+    assert!(
+        stdout(&migrated).contains("[1, 2]"),
+        "{}",
+        stdout(&migrated)
+    );
     let again = run(&["migrate", "--database-url", &url]);
     assert!(stdout(&again).contains("up to date"));
 

@@ -30,6 +30,8 @@ struct Place<'a> {
     tier: Tier,
     level: &'static str,
     group: Option<&'a str>,
+    /// The lead hospital of its group, home of the group's shared centres.
+    lead: Option<usize>,
     /// Doctors by department code (a few dozen at most: a list beats a hash); `any` when the
     /// department has none.
     doctors: Vec<(&'static str, Vec<u64>)>,
@@ -96,9 +98,10 @@ impl<'a> World<'a> {
         start: NaiveDate,
         months: u32,
     ) -> World<'a> {
+        let months = months.max(1);
         let end = start
             .checked_add_months(Months::new(months))
-            .unwrap_or(start);
+            .unwrap_or(start + Days::new(365));
         let mut places = Vec::new();
         let mut index = HashMap::new();
         for u in &layout.units {
@@ -126,6 +129,7 @@ impl<'a> World<'a> {
                 tier: tier_of(u.level, u.role),
                 level: u.level.as_str(),
                 group: u.group_code.as_deref(),
+                lead: None,
                 doctors,
                 any,
                 pull: 0.75 + 0.5 * r.unit(),
@@ -139,6 +143,13 @@ impl<'a> World<'a> {
                 },
                 recognition: 0.45 + 0.4 * r.unit(),
                 down_rate: 0.22 + 0.2 * r.unit(),
+            });
+        }
+        for i in 0..places.len() {
+            places[i].lead = (0..places.len()).find(|&j| {
+                places[j].role == MemberRole::Lead
+                    && places[j].group.is_some()
+                    && places[j].group == places[i].group
             });
         }
         let hospital = |p: &Place| {
@@ -261,8 +272,19 @@ struct Enc {
     referral: Option<usize>,
     total: i64,
     chain: Chain,
-    /// Inpatient deductible owed by the patient, in fen.
+    /// Within the policy scope, in fen.
+    eligible: i64,
+    /// Inpatient deductible owed by the patient, in fen (never above `eligible`).
     deductible: i64,
+}
+
+/// What is already decided about an encounter a referral causes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Given {
+    referral: Option<usize>,
+    /// It starts after this moment.
+    after: Option<NaiveDateTime>,
+    department: Option<&'static str>,
 }
 
 /// How an inpatient stay stands in a referral chain, for the continuous deductible.
@@ -373,6 +395,8 @@ impl Scratch {
 pub struct Signed {
     pub team: u64,
     pub gp: u64,
+    /// The day the contract (with its renewals) ends.
+    pub until: NaiveDate,
 }
 
 fn at(day: NaiveDate, minutes: i64) -> NaiveDateTime {
@@ -397,10 +421,10 @@ pub fn resident<S: Sink>(
     ids: &mut Ids,
     out: &mut Sinks<S>,
 ) -> Result<(), SinkError> {
+    scratch.clear();
     let Some(area) = world.areas.get(r.unit_code.as_str()) else {
         return Ok(());
     };
-    scratch.clear();
     let mut g = Rng::stream(world.seed, "activity", r.id);
     let mut b = Builder {
         world,
@@ -415,7 +439,7 @@ pub fn resident<S: Sink>(
     b.admissions(&mut g);
     b.maternity(&mut g);
     b.finish(&mut g);
-    emit(world, r, signed.map(|s| s.team), &mut g, scratch, ids, out)
+    emit(world, r, signed, scratch, ids, out)
 }
 
 struct Builder<'w, 's> {
@@ -432,10 +456,16 @@ impl Builder<'_, '_> {
         &self.world.places[i]
     }
 
-    fn doctor(&self, g: &mut Rng, place: usize, department: &'static str) -> Option<u64> {
+    fn doctor(
+        &self,
+        g: &mut Rng,
+        place: usize,
+        department: &'static str,
+        day: NaiveDate,
+    ) -> Option<u64> {
         let p = self.place(place);
         if place == self.area.primary && department == "QK" && g.chance(0.7) {
-            if let Some(s) = self.signed {
+            if let Some(s) = self.signed.filter(|s| day < s.until) {
                 return Some(s.gp);
             }
         }
@@ -490,42 +520,54 @@ impl Builder<'_, '_> {
         place: Option<usize>,
         visit: Visit,
         dx: &'static Dx,
-        referral: Option<usize>,
+        given: Given,
     ) -> Option<usize> {
-        if day >= self.world.end || day < self.world.start {
+        let tier = place.map_or(OUT_OF_REGION, |p| self.place(p).tier);
+        let mut start = match visit {
+            Visit::Inpatient => at(day, 8 * 60 + g.between(0, 600)),
+            Visit::Outpatient => at(day, 8 * 60 + g.between(0, 540)),
+            Visit::Emergency => at(day, g.between(0, 24 * 60 - 1)),
+        };
+        // Care a referral causes comes after the referral.
+        if let Some(after) = given.after {
+            if start <= after {
+                start = after + Duration::minutes(g.between(15, 90));
+            }
+        }
+        if start.date() >= self.world.end || start.date() < self.world.start {
             return None;
         }
-        let tier = place.map_or(OUT_OF_REGION, |p| self.place(p).tier);
-        let (start, end, total) = match visit {
+        let (end, total) = match visit {
             Visit::Inpatient => {
-                let mean_stay = catalog::STAY_MEAN[tier] * dx.cost.powf(0.3);
+                let mean_stay = catalog::STAY_MEAN[tier] * libm::pow(dx.cost, 0.3);
                 let stay = g.lognormal(mean_stay, 0.45).round().clamp(1.0, 60.0);
                 let total = catalog::INPATIENT_MEAN[tier]
                     * dx.cost
-                    * (stay / catalog::STAY_MEAN[tier]).powf(0.7)
+                    * libm::pow(stay / catalog::STAY_MEAN[tier], 0.7)
                     * g.lognormal(1.0, 0.3);
-                let start = at(day, 8 * 60 + g.between(0, 600));
-                let discharge = day + Days::new(stay as u64);
-                (start, at(discharge, 9 * 60 + g.between(0, 180)), total)
+                let discharge = start.date() + Days::new(stay as u64);
+                (at(discharge, 9 * 60 + g.between(0, 180)), total)
             }
             Visit::Outpatient => {
-                let start = at(day, 8 * 60 + g.between(0, 540));
                 let total = catalog::OUTPATIENT_MEAN[tier] * dx.cost * g.lognormal(1.0, 0.55);
-                (start, start + Duration::minutes(g.between(10, 90)), total)
+                (start + Duration::minutes(g.between(10, 90)), total)
             }
             Visit::Emergency => {
-                let start = at(day, g.between(0, 24 * 60 - 1));
                 let total = 1.4 * catalog::OUTPATIENT_MEAN[tier] * dx.cost * g.lognormal(1.0, 0.55);
-                (start, start + Duration::minutes(g.between(30, 360)), total)
+                (start + Duration::minutes(g.between(30, 360)), total)
             }
         };
         let (department, practitioner) = match place {
             Some(p) => {
-                let d = self.department(g, p, dx, visit);
-                (Some(d), self.doctor(g, p, d))
+                let d = match given.department {
+                    Some(d) => d,
+                    None => self.department(g, p, dx, visit),
+                };
+                (Some(d), self.doctor(g, p, d, start.date()))
             }
             None => (None, None),
         };
+        let referral = given.referral;
         self.s.encs.push(Enc {
             start,
             end,
@@ -537,6 +579,7 @@ impl Builder<'_, '_> {
             referral,
             total: fen(total).max(500),
             chain: Chain::Start,
+            eligible: 0,
             deductible: 0,
         });
         Some(self.s.encs.len() - 1)
@@ -645,7 +688,13 @@ impl Builder<'_, '_> {
             let day = self.world.day(g);
             let emergency = g.chance(0.07);
             let dx: &'static Dx = if emergency {
-                one(g, catalog::EMERGENCIES)
+                // Chest pain (the last, and the green channel's) is an adult's emergency.
+                let list = if self.age <= 14 {
+                    &catalog::EMERGENCIES[..catalog::EMERGENCIES.len() - 1]
+                } else {
+                    catalog::EMERGENCIES
+                };
+                list[g.below(list.len() as u64) as usize]
             } else if self.r.hypertension && g.chance(0.3) {
                 &catalog::HYPERTENSION
             } else if self.r.diabetes && g.chance(0.3) {
@@ -666,7 +715,7 @@ impl Builder<'_, '_> {
             } else {
                 self.hospital(g, dx.care)
             };
-            let Some(e) = self.encounter(g, day, place, visit, dx, None) else {
+            let Some(e) = self.encounter(g, day, place, visit, dx, Given::default()) else {
                 continue;
             };
             if primary {
@@ -723,17 +772,11 @@ impl Builder<'_, '_> {
             (Visit::Inpatient, dx, 0)
         } else if g.chance(0.15) {
             let dx = match dx.care {
+                _ if self.age <= 14 => one(g, catalog::CHILD_ADMISSIONS),
                 Care::Cardiac | Care::Hypertension => &catalog::UNSTABLE_ANGINA,
                 Care::Neuro => &catalog::STROKE,
                 Care::Respiratory => &catalog::COPD_EXACERBATION,
-                _ => one(
-                    g,
-                    if self.age >= 60 {
-                        catalog::OLDER_ADMISSIONS
-                    } else {
-                        catalog::ADULT_ADMISSIONS
-                    },
-                ),
+                _ => one(g, self.admissions_list()),
             };
             (Visit::Inpatient, dx, g.between(0, 3))
         } else {
@@ -774,10 +817,11 @@ impl Builder<'_, '_> {
         let src = &self.s.encs[source];
         let from = src.place.unwrap_or(self.area.primary);
         let from_practitioner = src.practitioner;
-        let requested = if up {
-            src.start + Duration::minutes(g.between(10, 40))
+        // Sent at the end of a visit, or in the last hours of a stay (never before it began).
+        let requested = if src.visit == Visit::Inpatient {
+            (src.end - Duration::hours(g.between(2, 20))).max(src.start + Duration::hours(1))
         } else {
-            src.end - Duration::hours(g.between(2, 20))
+            src.end
         };
         let roll = g.unit();
         let status = if priority == "green" {
@@ -790,7 +834,8 @@ impl Builder<'_, '_> {
             "completed"
         };
         let referral = self.s.refs.len();
-        let to_department = Some(self.department(g, to, result_dx, result_visit));
+        let department = self.department(g, to, result_dx, result_visit);
+        let to_department = Some(department);
         self.s.refs.push(Ref {
             up,
             priority,
@@ -808,14 +853,18 @@ impl Builder<'_, '_> {
             return;
         }
         let result_day = day + Days::new(delay.max(0) as u64);
-        match self.encounter(
-            g,
-            result_day,
-            Some(to),
-            result_visit,
-            result_dx,
-            Some(referral),
-        ) {
+        // After a stay, the next care starts once the patient has left.
+        let after = if self.s.encs[source].visit == Visit::Inpatient {
+            requested.max(self.s.encs[source].end)
+        } else {
+            requested
+        };
+        let given = Given {
+            referral: Some(referral),
+            after: Some(after),
+            department: Some(department),
+        };
+        match self.encounter(g, result_day, Some(to), result_visit, result_dx, given) {
             Some(e) => {
                 self.s.refs[referral].result = Some(e);
                 self.s.encs[e].chain = if !up {
@@ -853,6 +902,16 @@ impl Builder<'_, '_> {
         );
     }
 
+    fn admissions_list(&self) -> &'static [&'static Dx] {
+        if self.age <= 14 {
+            catalog::CHILD_ADMISSIONS
+        } else if self.age >= 60 {
+            catalog::OLDER_ADMISSIONS
+        } else {
+            catalog::ADULT_ADMISSIONS
+        }
+    }
+
     /// Admissions; primary-unit stays are sometimes transferred up, hospital stays for
     /// conditions that continue are referred down to the family doctor.
     fn admissions(&mut self, g: &mut Rng) {
@@ -871,16 +930,7 @@ impl Builder<'_, '_> {
         let n = g.poisson(rate * self.world.days.len() as f64 / 365.0);
         for _ in 0..n {
             let day = self.world.day(g);
-            let dx = one(
-                g,
-                if self.age <= 14 {
-                    catalog::CHILD_ADMISSIONS
-                } else if self.age >= 60 {
-                    catalog::OLDER_ADMISSIONS
-                } else {
-                    catalog::ADULT_ADMISSIONS
-                },
-            );
+            let dx = one(g, self.admissions_list());
             let primary = dx.procedure.is_none()
                 && dx.care != Care::Cancer
                 && g.chance(0.28 * self.place(self.area.primary).pull);
@@ -889,7 +939,8 @@ impl Builder<'_, '_> {
             } else {
                 self.hospital(g, dx.care)
             };
-            let Some(e) = self.encounter(g, day, place, Visit::Inpatient, dx, None) else {
+            let Some(e) = self.encounter(g, day, place, Visit::Inpatient, dx, Given::default())
+            else {
                 continue;
             };
             self.after_stay(g, e, primary);
@@ -901,8 +952,22 @@ impl Builder<'_, '_> {
         if primary {
             if g.chance(0.08) {
                 if let Some(to) = self.area.hospitals.first().copied() {
-                    let day = self.s.encs[e].start.date() + Days::new(g.between(0, 2) as u64);
-                    self.refer(g, true, "urgent", e, to, day, 0, Visit::Inpatient, dx);
+                    // The stay ends with the transfer, some hours into it.
+                    let (start, end) = (self.s.encs[e].start, self.s.encs[e].end);
+                    let hours = (end - start).num_hours().max(5);
+                    let out = start + Duration::hours(g.between(4, hours));
+                    self.s.encs[e].end = out.min(end);
+                    self.refer(
+                        g,
+                        true,
+                        "urgent",
+                        e,
+                        to,
+                        out.date(),
+                        0,
+                        Visit::Inpatient,
+                        dx,
+                    );
                 }
             }
             return;
@@ -976,7 +1041,7 @@ impl Builder<'_, '_> {
             });
             let encounter = match (done, method) {
                 (Some(d), Some("clinic")) => {
-                    self.encounter(g, d, Some(primary), Visit::Outpatient, dx, None)
+                    self.encounter(g, d, Some(primary), Visit::Outpatient, dx, Given::default())
                 }
                 _ => None,
             };
@@ -1042,7 +1107,7 @@ impl Builder<'_, '_> {
                     Some(primary),
                     Visit::Outpatient,
                     &catalog::CHILD_CHECK,
-                    None,
+                    Given::default(),
                 )
             });
             self.s.fus.push(FollowUp {
@@ -1086,8 +1151,16 @@ impl Builder<'_, '_> {
         let mut due = self.world.start + Days::new(g.below(28));
         while due + Days::new(14) < delivery_day && due < self.world.end {
             let done = self.done_on(g, due, 0.93);
-            let encounter = done
-                .and_then(|d| self.encounter(g, d, Some(managing), Visit::Outpatient, dx, None));
+            let encounter = done.and_then(|d| {
+                self.encounter(
+                    g,
+                    d,
+                    Some(managing),
+                    Visit::Outpatient,
+                    dx,
+                    Given::default(),
+                )
+            });
             self.s.fus.push(FollowUp {
                 program: "maternal",
                 place: managing,
@@ -1098,7 +1171,7 @@ impl Builder<'_, '_> {
                 systolic: None,
                 diastolic: None,
                 glucose: None,
-                controlled: Some(!high),
+                controlled: done.map(|_| !high),
             });
             due = due + Days::new(28);
         }
@@ -1114,7 +1187,14 @@ impl Builder<'_, '_> {
         } else {
             &catalog::DELIVERY
         };
-        if let Some(e) = self.encounter(g, delivery_day, place, Visit::Inpatient, dx, None) {
+        if let Some(e) = self.encounter(
+            g,
+            delivery_day,
+            place,
+            Visit::Inpatient,
+            dx,
+            Given::default(),
+        ) {
             let due = self.s.encs[e].end.date() + Days::new(7);
             if due < self.world.end {
                 let done = self.done_on(g, due, 0.9);
@@ -1160,7 +1240,7 @@ impl Builder<'_, '_> {
                 }
             }
         }
-        self.deductibles();
+        self.deductibles(g);
     }
 
     fn exams(&mut self, g: &mut Rng, e: usize) {
@@ -1201,16 +1281,16 @@ impl Builder<'_, '_> {
     ) {
         let Some(place) = place else { return };
         let p = self.place(place);
-        // Primary units send images and ECGs to the group's shared centres for reading
-        // (R6.1), and some samples to its laboratory.
-        let lead = self.area.hospitals.first().copied();
-        let central = match (p.tier, item.kind) {
-            (0, "imaging") | (0, "ecg") => g.chance(0.75),
-            (0, _) => g.chance(0.45),
-            (1, "imaging") => g.chance(0.2),
+        // Primary units send images and ECGs to their group's shared centres at the lead
+        // hospital for reading (R6.1), and some samples to its laboratory; secondary hospitals
+        // send some imaging there too. Units outside every group read their own.
+        let central = match (p.role, item.kind) {
+            (MemberRole::Primary | MemberRole::Village, "imaging" | "ecg") => g.chance(0.75),
+            (MemberRole::Primary | MemberRole::Village, _) => g.chance(0.45),
+            (MemberRole::Secondary, "imaging") => g.chance(0.2),
             _ => false,
         };
-        let center = if central { lead } else { None };
+        let center = if central { p.lead } else { None };
         let ordered = start + Duration::minutes(g.between(5, 40));
         let mut minutes = g.between(item.minutes.0, item.minutes.1);
         if center.is_some() {
@@ -1287,9 +1367,17 @@ impl Builder<'_, '_> {
     /// Inpatient deductibles, continued along a referral chain inside the group (R9.3): an
     /// up-transfer owes only what the higher level's deductible exceeds the one already paid,
     /// a down-referral owes none.
-    fn deductibles(&mut self) {
+    fn deductibles(&mut self, g: &mut Rng) {
         for e in 0..self.s.encs.len() {
-            if self.s.encs[e].visit != Visit::Inpatient {
+            let inpatient = self.s.encs[e].visit == Visit::Inpatient;
+            let share = if inpatient {
+                0.85 + 0.12 * g.unit()
+            } else {
+                0.90 + 0.10 * g.unit()
+            };
+            let eligible = (self.s.encs[e].total as f64 * share).round() as i64;
+            self.s.encs[e].eligible = eligible;
+            if !inpatient {
                 continue;
             }
             let tier = self.s.encs[e]
@@ -1307,24 +1395,16 @@ impl Builder<'_, '_> {
                 }
                 Chain::Start => full,
             };
-            self.s.encs[e].deductible = owed;
+            self.s.encs[e].deductible = owed.min(eligible);
         }
     }
-}
-
-fn world_primary(world: &World, r: &Resident) -> usize {
-    world
-        .areas
-        .get(r.unit_code.as_str())
-        .map_or(usize::MAX, |a| a.primary)
 }
 
 /// Rows of a resident: ids are given in time order within the resident.
 fn emit<S: Sink>(
     world: &World,
     r: &Resident,
-    team: Option<u64>,
-    g: &mut Rng,
+    signed: Option<Signed>,
     s: &mut Scratch,
     ids: &mut Ids,
     out: &mut Sinks<S>,
@@ -1353,18 +1433,11 @@ fn emit<S: Sink>(
         let id = s.rank[i];
         let place = e.place.map(|p| &world.places[p]);
         let tier = place.map_or(OUT_OF_REGION, |p| p.tier);
-        let level = place.map_or("tertiary", |p| p.level);
+        let level = place.map_or("out_of_region", |p| p.level);
         let in_group = place.is_some_and(|p| p.group == Some(group));
         let referral = e.referral.map(|k| ref_id[k]);
         // Insurance: eligible share, deductible (inpatient), fund rate by level.
-        let eligible = (e.total as f64
-            * if e.visit == Visit::Inpatient {
-                0.85 + 0.12 * g.unit()
-            } else {
-                0.90 + 0.10 * g.unit()
-            })
-        .round() as i64;
-        let deductible = e.deductible.min(eligible);
+        let (eligible, deductible) = (e.eligible, e.deductible);
         let mut rate = match (e.visit == Visit::Inpatient, fund) {
             (true, Insurance::Employee) => catalog::INPATIENT_RATE_EMPLOYEE[tier],
             (true, Insurance::Resident) => catalog::INPATIENT_RATE_RESIDENT[tier],
@@ -1484,6 +1557,10 @@ fn emit<S: Sink>(
     ids.referral += s.refs.len() as u64;
 
     s.fus.sort_by_key(|f| f.due);
+    let home = world
+        .areas
+        .get(r.unit_code.as_str())
+        .map_or(usize::MAX, |a| a.primary);
     for f in &s.fus {
         ids.follow_up += 1;
         let o = &mut out.follow_ups;
@@ -1492,10 +1569,8 @@ fn emit<S: Sink>(
         o.group(group);
         o.text(f.program);
         o.unit(world.places[f.place].code);
-        o.opt_int(
-            team.filter(|_| f.place == world_primary(world, r))
-                .map(|t| t as i64),
-        );
+        let team = signed.filter(|s| f.place == home && f.due < s.until);
+        o.opt_int(team.map(|s| s.team as i64));
         o.date(f.due);
         o.opt_date(f.done);
         o.opt_text(f.method);

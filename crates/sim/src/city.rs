@@ -164,6 +164,10 @@ pub fn generate<F: SinkFactory>(
     } else {
         None
     };
+    let period_end = params
+        .as_of
+        .checked_add_months(chrono::Months::new(params.months))
+        .unwrap_or(params.as_of);
     let mut seen = Vec::new();
     let mut scratch = Scratch::default();
     let mut ids = Ids::default();
@@ -172,12 +176,13 @@ pub fn generate<F: SinkFactory>(
     for r in Population::new(layout, seed, params.residents, params.as_of) {
         write_resident(&mut residents, &r);
         residents.end_row()?;
-        let c = contract(&r, &teams_of, seed, params.as_of);
+        let c = contract(&r, &teams_of, seed, params.as_of, period_end);
         let signed = c.as_ref().and_then(|c| {
             let team = teams.get(usize::try_from(c.team).ok()?.checked_sub(1)?)?;
             Some(Signed {
                 team: team.id,
                 gp: team.gp,
+                until: c.terms.last().map_or(params.as_of, |t| t.1),
             })
         });
         activity::resident(&world, &r, signed, &mut scratch, &mut ids, &mut sinks)?;
@@ -185,16 +190,18 @@ pub fn generate<F: SinkFactory>(
             scratch.units_seen(&world, &r, 4, &mut seen);
             mpi::records(registry, seed, &r, &seen, records, truth)?;
         }
-        if let Some(c) = c {
-            contract_id += 1;
-            contracts.int(contract_id as i64);
-            contracts.int(r.id as i64);
-            contracts.group(&r.group_code);
-            contracts.int(c.team as i64);
-            contracts.text(c.package);
-            contracts.date(c.signed_on);
-            contracts.date(c.ends_on);
-            contracts.end_row()?;
+        if let Some(c) = &c {
+            for (signed_on, ends_on) in &c.terms {
+                contract_id += 1;
+                contracts.int(contract_id as i64);
+                contracts.int(r.id as i64);
+                contracts.group(&r.group_code);
+                contracts.int(c.team as i64);
+                contracts.text(c.package);
+                contracts.date(*signed_on);
+                contracts.date(*ends_on);
+                contracts.end_row()?;
+            }
         }
         done += 1;
         if done.is_multiple_of(PROGRESS_EVERY) {
@@ -249,8 +256,9 @@ fn write_resident(s: &mut impl Sink, r: &Resident) {
 pub struct Contract {
     pub team: u64,
     pub package: &'static str,
-    pub signed_on: NaiveDate,
-    pub ends_on: NaiveDate,
+    /// The year in force on the first day and each renewal (signed on, ends on): a contract
+    /// runs one year and nine in ten are renewed with the same team.
+    pub terms: Vec<(NaiveDate, NaiveDate)>,
 }
 
 /// Whether and how a resident is contracted: key populations at about 86 %, others at 20 %
@@ -260,6 +268,7 @@ pub fn contract(
     teams_of: &HashMap<&str, Vec<&Team>>,
     seed: u64,
     as_of: NaiveDate,
+    period_end: NaiveDate,
 ) -> Option<Contract> {
     let teams = teams_of.get(r.unit_code.as_str())?;
     let age = r.age_on(as_of);
@@ -287,13 +296,18 @@ pub fn contract(
     }
     // Signed on some day of the past year; a contract runs one year and is renewed.
     let signed_on = as_of - chrono::Days::new(g.below(365));
-    let ends_on = signed_on
-        .checked_add_months(chrono::Months::new(12))
-        .unwrap_or(signed_on);
+    let year = |d: NaiveDate| d.checked_add_months(chrono::Months::new(12)).unwrap_or(d);
+    let team = teams[g.below(teams.len() as u64) as usize].id;
+    let mut terms = vec![(signed_on, year(signed_on))];
+    while let Some(&(_, ends_on)) = terms.last() {
+        if ends_on >= period_end || !g.chance(0.9) {
+            break;
+        }
+        terms.push((ends_on, year(ends_on)));
+    }
     Some(Contract {
-        team: teams[g.below(teams.len() as u64) as usize].id,
+        team,
         package,
-        signed_on,
-        ends_on,
+        terms,
     })
 }

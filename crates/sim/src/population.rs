@@ -215,9 +215,10 @@ impl Population {
 
     fn birth_date(&self, r: &mut Rng, age: u32) -> NaiveDate {
         // Born between `age + 1` years and `age` years before the reference day.
+        // By months, so that a 29 February reference day falls back to the 28th.
         let latest = self
             .as_of
-            .with_year(self.as_of.year() - age as i32)
+            .checked_sub_months(chrono::Months::new(12 * age))
             .unwrap_or(self.as_of);
         let span = 365;
         latest - chrono::Days::new(1 + r.below(span))

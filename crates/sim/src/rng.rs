@@ -64,15 +64,17 @@ impl Rng {
         }
         let u = 1.0 - self.unit();
         let v = self.unit();
-        let r = (-2.0 * u.ln()).sqrt();
-        let (sin, cos) = (std::f64::consts::TAU * v).sin_cos();
+        // libm rather than the platform's maths library, whose last bits may differ between
+        // machines: one differing bit would change a resident's whole year.
+        let r = libm::sqrt(-2.0 * libm::log(u));
+        let (sin, cos) = libm::sincos(std::f64::consts::TAU * v);
         self.spare = Some(r * sin);
         r * cos
     }
 
     /// A log-normal draw with the given mean and spread (sigma of the log).
     pub fn lognormal(&mut self, mean: f64, sigma: f64) -> f64 {
-        mean * (sigma * self.normal() - sigma * sigma / 2.0).exp()
+        mean * libm::exp(sigma * self.normal() - sigma * sigma / 2.0)
     }
 
     /// A Poisson count with mean `lambda` (inversion; means here are small).
@@ -80,7 +82,7 @@ impl Rng {
         if lambda <= 0.0 {
             return 0;
         }
-        let limit = (-lambda).exp();
+        let limit = libm::exp(-lambda);
         let mut p = self.unit();
         let mut k = 0;
         while p > limit && k < 1_000 {

@@ -36,13 +36,13 @@ pub const UNITS: Schema = Schema {
             "role",
             "",
             Text,
-            "Lead, Secondary, Primary, Village, PublicHealth, Cooperating",
+            "lead, secondary, primary, village, public_health, cooperating",
         ),
         col(
             "level",
             "",
             Text,
-            "hospital level: tertiary, secondary, primary, ungraded",
+            "hospital level: tertiary, secondary, primary, unrated",
         ),
         opt("group_code", "", Text, "medical group"),
         opt("grid_code", "", Text, "grid"),
@@ -254,7 +254,7 @@ pub const ENCOUNTERS: Schema = Schema {
             "level",
             "level",
             Text,
-            "level of the place: village, primary, secondary, tertiary, out_of_region",
+            "hospital level of the place: tertiary, secondary, primary, unrated; out_of_region",
         ),
         col(
             "started_at",
@@ -467,7 +467,12 @@ pub const CLAIMS: Schema = Schema {
         ),
         col("fund", "fund", Text, "employee, resident"),
         col("kind", "kind", Text, "outpatient, emergency, inpatient"),
-        col("level", "level", Text, "level of the place"),
+        col(
+            "level",
+            "level",
+            Text,
+            "hospital level of the place, or out_of_region",
+        ),
         col(
             "in_group",
             "in_group",

@@ -77,7 +77,7 @@ fn staff_count(role: MemberRole) -> (usize, usize) {
     match role {
         MemberRole::Lead => (24, 6),
         MemberRole::Secondary => (12, 3),
-        MemberRole::Primary => (4, 2),
+        MemberRole::Primary => (7, 2),
         MemberRole::Village => (1, 0),
         MemberRole::PublicHealth | MemberRole::Cooperating => (3, 1),
     }
@@ -213,12 +213,10 @@ pub fn teams(layout: &Layout, staff: &[StaffMember], seed: u64) -> Vec<Team> {
         .iter()
         .filter(|u| u.role == MemberRole::Primary)
     {
+        // Teams are led by the unit's general practitioners.
         let doctors: Vec<&StaffMember> = staff
             .iter()
-            .filter(|s| {
-                s.unit_code == unit.code
-                    && !matches!(s.title, Title::Nurse | Title::SupervisorNurse)
-            })
+            .filter(|s| s.unit_code == unit.code && s.department_code == Some("QK"))
             .collect();
         let specialists: Vec<&StaffMember> = staff
             .iter()
@@ -309,6 +307,21 @@ mod tests {
         for t in &teams {
             let gp = by_id(t.gp);
             assert_eq!(gp.unit_code, t.unit_code);
+            assert_eq!(
+                gp.department_code,
+                Some("QK"),
+                "team {} is led by a GP",
+                t.id
+            );
+            let third = by_id(t.third);
+            assert!(
+                matches!(
+                    third.title,
+                    Title::VillageDoctor | Title::Nurse | Title::SupervisorNurse
+                ),
+                "team {}'s third member is a village doctor or nurse",
+                t.id
+            );
             let spec = by_id(t.specialist);
             assert!(
                 spec.title.is_senior(),

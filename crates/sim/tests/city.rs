@@ -265,6 +265,12 @@ fn a_year_of_care_looks_like_a_chinese_city() {
         let paid = fen(claims.col(r, "insurance_paid"));
         let own = fen(claims.col(r, "self_paid"));
         assert_eq!(paid + own, total);
+        // The fund never pays more than 95 % of what is eligible above the deductible.
+        assert!(
+            paid * 100 <= (eligible - deductible) * 95 + 100,
+            "claim {}",
+            &r[0]
+        );
         assert!(deductible <= eligible && eligible <= total && paid >= 0);
         if claims.col(r, "kind") != "inpatient" {
             assert_eq!(deductible, 0);
@@ -489,5 +495,143 @@ fn patient_records_differ_from_the_truth_exactly_where_the_truth_says() {
     ] {
         assert!(kinds.contains(k), "{k} occurs");
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn referrals_contracts_and_care_hang_together_in_time() {
+    let mut p = Params::new(6, 20_000, as_of());
+    p.months = 24;
+    let (dir, m) = generate("time", &p);
+    let enc = Table::read(&dir, "encounters");
+    let refs = Table::read(&dir, "referrals");
+    let row: HashMap<&str, &csv::StringRecord> = enc
+        .rows
+        .iter()
+        .map(|r| (enc.col(r, "encounter_id"), r))
+        .collect();
+    let end = "2027-01-01";
+    for r in &refs.rows {
+        let id = refs.col(r, "referral_id");
+        let src = row[refs.col(r, "source_encounter_id")];
+        let asked = refs.col(r, "requested_at");
+        assert!(
+            asked >= enc.col(src, "started_at"),
+            "referral {id} sent before its source began"
+        );
+        assert_eq!(enc.col(src, "resident_id"), refs.col(r, "resident_id"));
+        let result = refs.col(r, "result_encounter_id");
+        if result.is_empty() {
+            continue;
+        }
+        let res = row[result];
+        assert_eq!(
+            enc.col(res, "resident_id"),
+            refs.col(r, "resident_id"),
+            "referral {id}"
+        );
+        assert_eq!(
+            enc.col(res, "referral_id"),
+            id,
+            "the caused encounter names referral {id}"
+        );
+        assert!(
+            enc.col(res, "started_at") > asked,
+            "referral {id} caused care before it was sent"
+        );
+        assert_eq!(enc.col(res, "unit_code"), refs.col(r, "to_unit_code"));
+        assert_eq!(
+            enc.col(res, "department_code"),
+            refs.col(r, "to_department_code")
+        );
+        if enc.col(src, "kind") == "inpatient" {
+            assert!(
+                enc.col(res, "started_at") >= enc.col(src, "ended_at"),
+                "referral {id}: stays overlap"
+            );
+        }
+    }
+    // Every encounter that names a referral is that referral's result, and all care falls in
+    // the period.
+    let results: HashSet<&str> = refs
+        .rows
+        .iter()
+        .map(|r| refs.col(r, "result_encounter_id"))
+        .collect();
+    for r in &enc.rows {
+        let referral = enc.col(r, "referral_id");
+        assert!(referral.is_empty() || results.contains(enc.col(r, "encounter_id")));
+        assert!(enc.col(r, "started_at") >= "2025-01-01" && enc.col(r, "started_at") < end);
+        assert!(enc.col(r, "ended_at") > enc.col(r, "started_at"));
+    }
+    // Follow-ups name a team only while the resident's contract (or its renewal) runs.
+    let contracts = Table::read(&dir, "contracts");
+    let mut terms: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for c in &contracts.rows {
+        terms
+            .entry(contracts.col(c, "resident_id"))
+            .or_default()
+            .push((contracts.col(c, "signed_on"), contracts.col(c, "ends_on")));
+    }
+    let renewed = terms.values().filter(|t| t.len() > 1).count();
+    assert!(
+        renewed * 2 > terms.len(),
+        "most contracts are renewed ({renewed}/{})",
+        terms.len()
+    );
+    let fu = Table::read(&dir, "follow_ups");
+    for f in &fu.rows {
+        if fu.col(f, "team_id").is_empty() {
+            continue;
+        }
+        let due = fu.col(f, "due_on");
+        let t = &terms[fu.col(f, "resident_id")];
+        assert!(
+            t.iter().any(|(from, to)| *from <= due && due < *to) || due < t[0].0,
+            "follow-up {}",
+            &f[0]
+        );
+    }
+    // Year-on-year: the second year's primary share is above the first's.
+    let units = Table::read(&dir, "units");
+    let primary: HashSet<String> = units
+        .rows
+        .iter()
+        .filter(|u| units.col(u, "role") == "primary")
+        .map(|u| units.col(u, "unit_code").to_owned())
+        .collect();
+    let share = |year: &str| {
+        let visits: Vec<_> = enc
+            .rows
+            .iter()
+            .filter(|r| {
+                enc.col(r, "kind") != "inpatient" && enc.col(r, "started_at").starts_with(year)
+            })
+            .collect();
+        visits
+            .iter()
+            .filter(|r| primary.contains(enc.col(r, "unit_code")))
+            .count() as f64
+            / visits.len() as f64
+    };
+    assert!(
+        share("2026") > share("2025") + 0.005,
+        "{} vs {}",
+        share("2026"),
+        share("2025")
+    );
+    assert!(m.rows("encounters").unwrap() > 250_000);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_leap_day_reference_keeps_the_age_pyramid() {
+    let (dir, _) = generate(
+        "leap",
+        &Params::new(1, 5_000, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+    );
+    let res = Table::read(&dir, "residents");
+    let infants = res.count(|r| res.col(r, "birth_date") > "2023-02-28");
+    assert!(infants < 5_000 / 50, "{infants} born in the last year");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod audit;
+pub mod bulk;
 mod migrate;
 mod registry;
 
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 
 pub use accounts::{NewUser, SessionRecord, TokenRecord, UserRecord};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditFilter, Outcome};
+pub use bulk::{LoadError, LoadSummary, Refs, StaffSummary};
 pub use migrate::{Migration, MIGRATIONS};
 pub use registry::{CityTree, ImportSummary, OrgKind, OrgRef, UnitFilter};
 

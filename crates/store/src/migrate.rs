@@ -13,12 +13,20 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
-    postgres: include_str!("../migrations/postgres/0001_registry.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
+        postgres: include_str!("../migrations/postgres/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "population",
+        sqlite: include_str!("../migrations/sqlite/0002_population.sql"),
+        postgres: include_str!("../migrations/postgres/0002_population.sql"),
+    },
+];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)";

@@ -8,8 +8,13 @@ use sqlx::Connection;
 
 use medgrid_domain::access::{OrgPath, Role, Scope, ScopeKind};
 use medgrid_domain::org::layout::parse_layout;
+use medgrid_domain::org::layout::Layout;
 use medgrid_domain::org::{MemberRole, UnitInput};
-use medgrid_store::{Actor, AuditFilter, DbKind, NewUser, Store, StoreError, UnitFilter};
+use medgrid_sim::table::{Kind, Schema, SinkError};
+use medgrid_sim::{schema, Params};
+use medgrid_store::{
+    Actor, AuditFilter, DbKind, LoadError, NewUser, Store, StoreError, UnitFilter,
+};
 use medgrid_testkit::{on_both_databases, TestDb};
 
 const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
@@ -581,6 +586,8 @@ async fn a_suspect_uscc_is_kept_with_its_warning(store: Store) {
 }
 
 on_both_databases!(
+    bulk_load_writes_the_generated_city,
+    a_refused_row_leaves_nothing_behind,
     village_clinics_hang_under_a_township_hospital,
     a_suspect_uscc_is_kept_with_its_warning,
     layout_import_builds_the_tree,
@@ -667,4 +674,425 @@ async fn migrations_stay_in_step() {
     assert_eq!(sqlite_cols, pg_cols, "SQLite and PostgreSQL schemas differ");
     lite.finish().await;
     pg.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk loading of the synthetic city. Table-generic: every table of `schema::loaded()` is
+// checked, whichever the generator writes so far.
+
+/// Small enough for a quick test, large enough that every table gets rows and batches are cut.
+const SMALL_CITY: u64 = 2_000;
+const CITY_SEED: u64 = 7;
+
+fn small_city() -> Params {
+    Params::new(
+        CITY_SEED,
+        SMALL_CITY,
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+    )
+}
+
+/// The Jinhua layout and its generated staff, registered.
+async fn jinhua_with_staff(store: &Store) -> (i64, Layout) {
+    let layout = parse_layout(JINHUA).expect("bundled layout parses");
+    let city = store
+        .import_layout(&Actor::system("test"), &layout)
+        .await
+        .unwrap()
+        .city_id;
+    store
+        .register_staff(&Actor::system("test"), city, &layout, CITY_SEED)
+        .await
+        .unwrap();
+    (city, layout)
+}
+
+async fn bulk_load_writes_the_generated_city(store: Store) {
+    let (city, layout) = jinhua_with_staff(&store).await;
+    let params = small_city();
+    let mut seen = Vec::new();
+    let summary = store
+        .load_population(&Actor::system("test"), city, &layout, &params, |p| {
+            seen.push(p)
+        })
+        .await
+        .unwrap();
+    // Every table the generator wrote holds exactly its rows; the others stay empty.
+    let counts = store.population_counts().await.unwrap();
+    assert_eq!(counts.len(), schema::loaded().count());
+    for (t, (table, n)) in schema::loaded().zip(&counts) {
+        assert_eq!(t.db, *table);
+        let generated = summary.manifest.rows(t.file).unwrap_or(0);
+        assert_eq!(*n as u64, generated, "{table}");
+    }
+    assert_eq!(summary.manifest.rows("residents"), Some(SMALL_CITY));
+    assert!(summary.rows() > SMALL_CITY, "{:?}", summary.tables);
+    // Progress counts residents in the database, up to all of them.
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done), "{seen:?}");
+    assert_eq!(
+        seen.last().map(|p| (p.done, p.total)),
+        Some((SMALL_CITY, SMALL_CITY))
+    );
+    // One audit entry per table loaded, naming it and its rows.
+    let events = store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("population.load".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), summary.tables.len(), "{events:?}");
+    for (table, rows) in &summary.tables {
+        let e = events
+            .iter()
+            .find(|e| e.resource_id.as_deref() == Some(table))
+            .unwrap_or_else(|| panic!("no audit entry for {table}"));
+        assert_eq!(e.actor_username, "system:test");
+        assert_eq!(e.outcome, "ok");
+        assert_eq!(e.city_id, Some(city));
+        assert!(
+            e.detail
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with(&format!("{rows} rows")),
+            "{e:?}"
+        );
+    }
+    // A second load would collide with the generated ids: refused whole.
+    let again = store
+        .load_population(&Actor::system("test"), city, &layout, &params, |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(again, LoadError::NotEmpty(_)), "{again:?}");
+    assert_eq!(store.population_counts().await.unwrap(), counts);
+}
+
+async fn a_refused_row_leaves_nothing_behind(store: Store) {
+    let (city, layout) = jinhua_with_staff(&store).await;
+    // The generator is given a layout whose primary unit the registry does not know.
+    let mut unknown = layout.clone();
+    let old = unknown
+        .units
+        .iter()
+        .find(|u| u.role == MemberRole::Primary)
+        .unwrap()
+        .code
+        .clone();
+    for u in &mut unknown.units {
+        if u.code == old {
+            u.code = "NOT-REGISTERED".into();
+        }
+        if u.under_code.as_deref() == Some(old.as_str()) {
+            u.under_code = Some("NOT-REGISTERED".into());
+        }
+    }
+    let err = store
+        .load_population(
+            &Actor::system("test"),
+            city,
+            &unknown,
+            &small_city(),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        LoadError::Rejected(SinkError::Rejected { table, message }) => {
+            assert!(schema::loaded().any(|t| t.db == table), "{err}");
+            assert!(message.contains("'NOT-REGISTERED'"), "{err}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("NOT-REGISTERED"));
+    assert!(store
+        .population_counts()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, n)| *n == 0));
+    let events = store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("population.load".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    // The database is as it was: the right layout loads.
+    store
+        .load_population(&Actor::system("test"), city, &layout, &small_city(), |_| {})
+        .await
+        .unwrap();
+}
+
+/// Plain SQL on either database, for what the store's API does not show.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Raw {
+    async fn open(db: &TestDb) -> Raw {
+        if db.url.starts_with("sqlite:") {
+            Raw::Sqlite(sqlx::SqliteConnection::connect(&db.url).await.unwrap())
+        } else {
+            Raw::Postgres(sqlx::PgConnection::connect(&db.url).await.unwrap())
+        }
+    }
+
+    async fn execute(&mut self, sql: &str) {
+        match self {
+            Raw::Sqlite(c) => sqlx::query(sql).execute(c).await.map(|_| ()),
+            Raw::Postgres(c) => sqlx::query(sql).execute(c).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    async fn int(&mut self, sql: &str) -> i64 {
+        match self {
+            Raw::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+            Raw::Postgres(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    async fn text(&mut self, sql: &str) -> String {
+        match self {
+            Raw::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+            Raw::Postgres(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    async fn pairs(&mut self, sql: &str) -> BTreeSet<(String, String)> {
+        match self {
+            Raw::Sqlite(c) => sqlx::query_as(sql).fetch_all(c).await,
+            Raw::Postgres(c) => sqlx::query_as(sql).fetch_all(c).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .collect()
+    }
+
+    /// (table, index) of the population tables.
+    async fn indexes(&mut self) -> BTreeSet<(String, String)> {
+        let tables = loaded_list();
+        let sql = match self {
+            Raw::Sqlite(_) => format!(
+                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({tables})"
+            ),
+            Raw::Postgres(_) => format!(
+                "SELECT tablename::text, indexname::text FROM pg_indexes WHERE tablename IN ({tables}) AND indexname NOT LIKE '%_pkey'"
+            ),
+        };
+        self.pairs(&sql).await
+    }
+
+    /// (table, referenced table) of every foreign key of the population tables, with how many.
+    async fn foreign_keys(&mut self) -> BTreeSet<(String, String)> {
+        let tables = loaded_list();
+        let sql = match self {
+            Raw::Sqlite(_) => format!(
+                "SELECT m.name || '.' || f.\"from\", f.\"table\" FROM sqlite_master m \
+                 JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND m.name IN ({tables})"
+            ),
+            Raw::Postgres(_) => format!(
+                "SELECT c.conrelid::regclass::text || '.' || a.attname, c.confrelid::regclass::text \
+                 FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+                 WHERE c.contype = 'f' AND c.convalidated AND c.conrelid::regclass::text IN ({tables})"
+            ),
+        };
+        self.pairs(&sql).await
+    }
+}
+
+fn loaded_list() -> String {
+    schema::loaded()
+        .map(|t| format!("'{}'", t.db))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a table holds, summed up in one line that both databases spell alike: counts,
+/// sums of integers and money, distinct values, first and last days.
+fn fingerprint_sql(t: &Schema) -> String {
+    let mut parts = vec!["COUNT(*)".to_owned()];
+    for c in t.columns {
+        let col = c.db;
+        parts.push(format!("COUNT({col})"));
+        match c.kind {
+            Kind::Int | Kind::Fixed(_) => parts.push(format!("SUM({col})")),
+            Kind::Flag => parts.push(format!("SUM(CASE WHEN {col} THEN 1 ELSE 0 END)")),
+            Kind::Date | Kind::Timestamp => {
+                parts.push(format!("MIN({col})"));
+                parts.push(format!("MAX({col})"));
+                parts.push(format!("COUNT(DISTINCT {col})"));
+            }
+            // Registry ids may differ between databases; how many are named may not.
+            Kind::Text | Kind::Unit | Kind::Group | Kind::Practitioner => {
+                parts.push(format!("COUNT(DISTINCT {col})"))
+            }
+        }
+    }
+    let parts: Vec<String> = parts
+        .into_iter()
+        .map(|p| {
+            // PostgreSQL sums BIGINT as NUMERIC; both spell a BIGINT, a DATE and a TIMESTAMP
+            // as SQLite stores them.
+            let p = if p.starts_with("SUM(") {
+                format!("CAST({p} AS BIGINT)")
+            } else {
+                p
+            };
+            format!("COALESCE(CAST({p} AS TEXT), '-')")
+        })
+        .collect();
+    format!("SELECT {} FROM {}", parts.join(" || '|' || "), t.db)
+}
+
+/// The same seed loads the same rows on SQLite and on PostgreSQL, with exact money sums,
+/// keys that hold and indexes as the migrations made them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_loads_agree_across_databases() {
+    let mut prints = Vec::new();
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let db = TestDb::new(kind).await;
+        let mut raw = Raw::open(&db).await;
+        let indexes = raw.indexes().await;
+        let keys = raw.foreign_keys().await;
+        let (city, layout) = jinhua_with_staff(&db.store).await;
+        let summary = db
+            .store
+            .load_population(&Actor::system("test"), city, &layout, &small_city(), |_| {})
+            .await
+            .unwrap();
+        // Indexes and keys set aside during the load are all back.
+        assert_eq!(raw.indexes().await, indexes, "{kind:?}");
+        assert_eq!(raw.foreign_keys().await, keys, "{kind:?}");
+        assert!(keys.contains(&("encounter.resident_id".into(), "resident".into())));
+        assert!(keys.contains(&("resident.group_id".into(), "med_group".into())));
+        if let DbKind::Sqlite = kind {
+            assert_eq!(
+                raw.int("SELECT COUNT(*) FROM pragma_foreign_key_check")
+                    .await,
+                0
+            );
+        }
+        // The one link without a key (the circle encounter ↔ referral) holds too.
+        assert_eq!(
+            raw.int(
+                "SELECT COUNT(*) FROM encounter e WHERE e.referral_id IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM referral r WHERE r.id = e.referral_id)"
+            )
+            .await,
+            0
+        );
+        let mut print = Vec::new();
+        for t in schema::loaded() {
+            let n = raw.int(&format!("SELECT COUNT(*) FROM {}", t.db)).await;
+            assert_eq!(
+                n as u64,
+                summary.manifest.rows(t.file).unwrap_or(0),
+                "{kind:?} {}",
+                t.db
+            );
+            print.push((t.db, raw.text(&fingerprint_sql(t)).await));
+        }
+        if summary.manifest.rows("encounters").unwrap_or(0) > 0 {
+            assert!(
+                raw.int("SELECT CAST(SUM(total_fen) AS BIGINT) FROM encounter")
+                    .await
+                    > 0
+            );
+        }
+        prints.push(print);
+        db.finish().await;
+    }
+    for (lite, pg) in prints[0].iter().zip(&prints[1]) {
+        assert_eq!(lite, pg, "SQLite and PostgreSQL hold different rows");
+    }
+}
+
+/// A database that refuses rows halfway through the load keeps nothing of it: no rows, no
+/// audit entries, and the indexes and keys set aside for the load are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_database_keeps_nothing_of_the_load() {
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let db = TestDb::new(kind).await;
+        let mut raw = Raw::open(&db).await;
+        // Households have several residents: this index fails the load once rows arrive, after
+        // the other indexes and keys were set aside.
+        raw.execute("CREATE UNIQUE INDEX probe_one_per_household ON resident (household_id)")
+            .await;
+        let indexes = raw.indexes().await;
+        let keys = raw.foreign_keys().await;
+        let (city, layout) = jinhua_with_staff(&db.store).await;
+        let err = db
+            .store
+            .load_population(&Actor::system("test"), city, &layout, &small_city(), |_| {})
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LoadError::Store(StoreError::Conflict(_))),
+            "{kind:?} {err:?}"
+        );
+        assert!(db
+            .store
+            .population_counts()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, n)| *n == 0));
+        assert_eq!(raw.indexes().await, indexes, "{kind:?}");
+        assert_eq!(raw.foreign_keys().await, keys, "{kind:?}");
+        let events = db
+            .store
+            .list_audit(&AuditFilter {
+                action_prefix: Some("population.load".into()),
+                limit: 100,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(events.is_empty(), "{kind:?} {events:?}");
+        db.finish().await;
+    }
+}
+
+/// The population tables follow the generator's schema column for column.
+#[tokio::test]
+async fn population_tables_follow_the_generator_schema() {
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let db = TestDb::new(kind).await;
+        let mut raw = Raw::open(&db).await;
+        for t in schema::loaded() {
+            let sql = match kind {
+                DbKind::Sqlite => format!(
+                    "SELECT printf('%03d', cid), name || CASE WHEN \"notnull\" = 1 OR pk = 1 THEN '' ELSE '?' END \
+                     FROM pragma_table_info('{}')",
+                    t.db
+                ),
+                DbKind::Postgres => format!(
+                    "SELECT lpad((ordinal_position - 1)::text, 3, '0'), column_name::text || CASE WHEN is_nullable = 'YES' THEN '?' ELSE '' END \
+                     FROM information_schema.columns WHERE table_schema = 'public' AND table_name = '{}'",
+                    t.db
+                ),
+            };
+            let columns: Vec<String> = raw.pairs(&sql).await.into_iter().map(|(_, c)| c).collect();
+            let expected: Vec<String> = t
+                .columns
+                .iter()
+                .map(|c| format!("{}{}", c.db, if c.nullable { "?" } else { "" }))
+                .collect();
+            assert_eq!(columns, expected, "{kind:?} {}", t.db);
+            assert!(
+                t.columns.iter().any(|c| c.db == "group_id"),
+                "{} has the tenant key",
+                t.db
+            );
+        }
+        db.finish().await;
+    }
 }

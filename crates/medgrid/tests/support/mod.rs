@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "demo-password-123";
+/// A small synthetic city: the bulk load runs in the real binary, and quickly.
+pub const DEMO_RESIDENTS: &str = "300";
 
 pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_medgrid"))
@@ -85,7 +87,7 @@ impl Server {
                 "--addr",
                 "127.0.0.1:0",
                 "--residents",
-                "0",
+                DEMO_RESIDENTS,
                 "--database-url",
                 database_url,
                 "--admin-password",
