@@ -329,6 +329,14 @@ fn browser_journey() {
     browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journey-tree.png"));
     let who = browser.find("#current-user");
     assert_eq!(browser.text(&who), "系统管理员");
+    // The synthetic city's figures, one row per group, shares as percentages.
+    let rows = browser.find_all("tr.group-figures");
+    assert_eq!(rows.len(), 3, "a row of figures per group");
+    for share in browser.find_all(".primary-share") {
+        let text = browser.text(&share);
+        let value: f64 = text.trim_end_matches('%').parse().expect("a percentage");
+        assert!((20.0..=90.0).contains(&value), "primary share {text}");
+    }
 
     // Open the lead hospital of the first group.
     let links = browser.find_all("a.unit-link");

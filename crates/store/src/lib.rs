@@ -13,6 +13,7 @@ mod accounts;
 mod audit;
 pub mod bulk;
 mod migrate;
+mod overview;
 mod registry;
 
 use std::str::FromStr;
@@ -27,6 +28,7 @@ pub use accounts::{NewUser, SessionRecord, TokenRecord, UserRecord};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditFilter, Outcome};
 pub use bulk::{LoadError, LoadSummary, Refs, StaffSummary};
 pub use migrate::{Migration, MIGRATIONS};
+pub use overview::GroupOverview;
 pub use registry::{CityTree, ImportSummary, OrgKind, OrgRef, UnitFilter};
 
 use medgrid_domain::{FieldError, Invalid};

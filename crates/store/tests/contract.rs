@@ -587,6 +587,7 @@ async fn a_suspect_uscc_is_kept_with_its_warning(store: Store) {
 
 on_both_databases!(
     bulk_load_writes_the_generated_city,
+    group_overviews_add_up_to_the_loaded_city,
     a_refused_row_leaves_nothing_behind,
     village_clinics_hang_under_a_township_hospital,
     a_suspect_uscc_is_kept_with_its_warning,
@@ -1094,5 +1095,37 @@ async fn population_tables_follow_the_generator_schema() {
             );
         }
         db.finish().await;
+    }
+}
+
+async fn group_overviews_add_up_to_the_loaded_city(store: Store) {
+    assert!(
+        store.group_overviews().await.unwrap().is_empty(),
+        "no residents, no figures"
+    );
+    let (city, layout) = jinhua_with_staff(&store).await;
+    let summary = store
+        .load_population(&Actor::system("test"), city, &layout, &small_city(), |_| {})
+        .await
+        .unwrap();
+    let figures = store.group_overviews().await.unwrap();
+    assert_eq!(figures.len(), 3, "one row per group");
+    let sum =
+        |f: fn(&medgrid_store::GroupOverview) -> i64| figures.iter().map(f).sum::<i64>() as u64;
+    let rows = |file: &str| summary.manifest.rows(file).unwrap_or(0);
+    assert_eq!(sum(|g| g.residents), rows("residents"));
+    assert_eq!(sum(|g| g.visits + g.admissions), rows("encounters"));
+    assert_eq!(
+        sum(|g| g.referrals_up + g.referrals_down),
+        rows("referrals")
+    );
+    for g in &figures {
+        assert!(g.primary_visits > 0 && g.primary_visits < g.visits, "{g:?}");
+        assert!(
+            g.in_region_visits <= g.visits && g.in_region_visits * 10 > g.visits * 8,
+            "{g:?}"
+        );
+        assert!(g.contracted > 0 && g.contracted < g.residents, "{g:?}");
+        assert_eq!(g.first_day.as_deref(), Some("2025-01-01"));
     }
 }

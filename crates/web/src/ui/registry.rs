@@ -15,6 +15,7 @@ use medgrid_domain::org::{
     City, DepartmentInput, DepartmentKind, Grid, Group, MemberRole, PractitionerInput, Title, Unit,
 };
 use medgrid_domain::FieldError;
+use medgrid_store::GroupOverview;
 
 use super::{check_csrf, may, nav, UiError};
 use crate::actions;
@@ -45,6 +46,60 @@ struct GroupNode {
     group: Group,
     units: Vec<UnitNode>,
     unit_count: usize,
+    figures: Option<Figures>,
+}
+
+/// A group's figures as the home page shows them: counts and the shares people judge the
+/// reform by (seed 002), with one decimal.
+#[derive(Serialize)]
+struct Figures {
+    residents: i64,
+    contract_rate: f64,
+    visits: i64,
+    visits_per_capita: f64,
+    primary_share: f64,
+    in_region_rate: f64,
+    admissions: i64,
+    admissions_per_100: f64,
+    referrals_up: i64,
+    referrals_down: i64,
+    period: String,
+}
+
+fn percent(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
+}
+
+impl From<&GroupOverview> for Figures {
+    fn from(o: &GroupOverview) -> Figures {
+        let per = |n: i64, scale: f64| {
+            if o.residents == 0 {
+                0.0
+            } else {
+                (n as f64 * scale * 10.0 / o.residents as f64).round() / 10.0
+            }
+        };
+        Figures {
+            residents: o.residents,
+            contract_rate: percent(o.contracted, o.residents),
+            visits: o.visits,
+            visits_per_capita: per(o.visits, 1.0),
+            primary_share: percent(o.primary_visits, o.visits),
+            in_region_rate: percent(o.in_region_visits, o.visits),
+            admissions: o.admissions,
+            admissions_per_100: per(o.admissions, 100.0),
+            referrals_up: o.referrals_up,
+            referrals_down: o.referrals_down,
+            period: match (&o.first_day, &o.last_day) {
+                (Some(a), Some(b)) => format!("{a} 至 {b}"),
+                _ => String::new(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -107,6 +162,7 @@ pub async fn home(
     UiCaller(caller): UiCaller,
 ) -> Result<Response, UiError> {
     let mut cities = Vec::new();
+    let overviews = state.store.group_overviews().await?;
     for c in state.store.cities().await? {
         if !may(&caller, Action::RegistryRead, &OrgPath::city(c.id)) {
             continue;
@@ -132,6 +188,10 @@ pub async fn home(
                             group: gr.clone(),
                             unit_count: members.len(),
                             units: nest(&members),
+                            figures: overviews
+                                .iter()
+                                .find(|o| o.group_id == gr.id)
+                                .map(Figures::from),
                         }
                     })
                     .collect(),
