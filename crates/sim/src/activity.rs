@@ -327,6 +327,31 @@ struct FollowUp {
     controlled: Option<bool>,
 }
 
+impl FollowUp {
+    /// A follow-up without measurements (child checks, maternal care).
+    fn visit(
+        program: &'static str,
+        place: usize,
+        due: NaiveDate,
+        done: Option<NaiveDate>,
+        method: Option<&'static str>,
+        encounter: Option<usize>,
+    ) -> FollowUp {
+        FollowUp {
+            program,
+            place,
+            due,
+            done,
+            method,
+            encounter,
+            systolic: None,
+            diastolic: None,
+            glucose: None,
+            controlled: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Exam {
     encounter: usize,
@@ -1110,18 +1135,14 @@ impl Builder<'_, '_> {
                     Given::default(),
                 )
             });
-            self.s.fus.push(FollowUp {
-                program: "child",
-                place: primary,
+            self.s.fus.push(FollowUp::visit(
+                "child",
+                primary,
                 due,
                 done,
-                method: done.map(|_| "clinic"),
+                done.map(|_| "clinic"),
                 encounter,
-                systolic: None,
-                diastolic: None,
-                glucose: None,
-                controlled: None,
-            });
+            ));
         }
     }
 
@@ -1198,18 +1219,14 @@ impl Builder<'_, '_> {
             let due = self.s.encs[e].end.date() + Days::new(7);
             if due < self.world.end {
                 let done = self.done_on(g, due, 0.9);
-                self.s.fus.push(FollowUp {
-                    program: "maternal",
-                    place: self.area.primary,
+                self.s.fus.push(FollowUp::visit(
+                    "maternal",
+                    self.area.primary,
                     due,
                     done,
-                    method: done.map(|_| "home"),
-                    encounter: None,
-                    systolic: None,
-                    diastolic: None,
-                    glucose: None,
-                    controlled: None,
-                });
+                    done.map(|_| "home"),
+                    None,
+                ));
             }
         }
     }

@@ -127,8 +127,10 @@ const DIGITS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
+// The spelling of values, shared with the databases' bulk loaders (PostgreSQL COPY reads CSV).
+
 /// Appends the decimal digits of `v`, two at a time (the generator's hottest loop).
-pub(crate) fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
+pub fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     while v >= 100 {
@@ -154,7 +156,7 @@ pub(crate) fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-pub(crate) fn push_i64(buf: &mut Vec<u8>, v: i64) {
+pub fn push_i64(buf: &mut Vec<u8>, v: i64) {
     if v < 0 {
         buf.push(b'-');
     }
@@ -166,14 +168,18 @@ fn push2(buf: &mut Vec<u8>, v: u32) {
     buf.push(b'0' + (v % 10) as u8);
 }
 
-pub(crate) fn push_date(buf: &mut Vec<u8>, d: NaiveDate) {
-    let y = d.year();
-    if (0..=9999).contains(&y) {
-        let y = y as u32;
-        push2(buf, y / 100);
-        push2(buf, y % 100);
-    } else {
-        push_i64(buf, i64::from(y));
+/// `YYYY-MM-DD`, as files, both databases and DuckDB read a day.
+pub fn push_date(buf: &mut Vec<u8>, d: NaiveDate) {
+    match u32::try_from(d.year()) {
+        Ok(y) if y <= 9999 => {
+            push2(buf, y / 100);
+            push2(buf, y % 100);
+        }
+        // Outside four digits: chrono's own spelling, which PostgreSQL reads too.
+        _ => {
+            buf.extend_from_slice(d.to_string().as_bytes());
+            return;
+        }
     }
     buf.push(b'-');
     push2(buf, d.month());
@@ -181,8 +187,7 @@ pub(crate) fn push_date(buf: &mut Vec<u8>, d: NaiveDate) {
     push2(buf, d.day());
 }
 
-#[cfg(test)]
-pub(crate) fn push_timestamp(buf: &mut Vec<u8>, t: NaiveDateTime) {
+pub fn push_timestamp(buf: &mut Vec<u8>, t: NaiveDateTime) {
     push_date(buf, t.date());
     buf.push(b' ');
     push2(buf, t.hour());
@@ -193,7 +198,7 @@ pub(crate) fn push_timestamp(buf: &mut Vec<u8>, t: NaiveDateTime) {
 }
 
 /// `v` / 10^scale as a decimal with exactly `scale` places.
-pub(crate) fn push_fixed(buf: &mut Vec<u8>, v: i64, scale: u8) {
+pub fn push_fixed(buf: &mut Vec<u8>, v: i64, scale: u8) {
     if v < 0 {
         buf.push(b'-');
     }

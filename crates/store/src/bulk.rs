@@ -27,7 +27,8 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use chrono::{NaiveDate, NaiveDateTime};
+use medgrid_sim::csv_out::{push_date, push_i64, push_timestamp};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Connection};
 use tokio::sync::mpsc;
@@ -1127,62 +1128,6 @@ fn statement_rows(left: usize, per_statement: usize) -> usize {
     rows
 }
 
-fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&tmp[i..]);
-}
-
-fn push_i64(buf: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        buf.push(b'-');
-    }
-    push_u64(buf, v.unsigned_abs());
-}
-
-fn push2(buf: &mut Vec<u8>, v: u32) {
-    buf.push(b'0' + (v / 10 % 10) as u8);
-    buf.push(b'0' + (v % 10) as u8);
-}
-
-/// `YYYY-MM-DD`, as both databases read a day (and as SQLite keeps it, sorting as it reads).
-fn push_date(buf: &mut Vec<u8>, d: NaiveDate) {
-    match u32::try_from(d.year()) {
-        Ok(y) if y <= 9999 => {
-            push2(buf, y / 100);
-            push2(buf, y % 100);
-        }
-        // Outside four digits: chrono's own spelling, which PostgreSQL reads too.
-        _ => {
-            buf.extend_from_slice(d.to_string().as_bytes());
-            return;
-        }
-    }
-    buf.push(b'-');
-    push2(buf, d.month());
-    buf.push(b'-');
-    push2(buf, d.day());
-}
-
-/// `YYYY-MM-DD HH:MM:SS`.
-fn push_timestamp(buf: &mut Vec<u8>, t: NaiveDateTime) {
-    push_date(buf, t.date());
-    buf.push(b' ');
-    push2(buf, t.hour());
-    buf.push(b':');
-    push2(buf, t.minute());
-    buf.push(b':');
-    push2(buf, t.second());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1210,7 +1155,7 @@ mod tests {
             "-12,\"\",,\"a,\"\"b\"\"\\\",1,2025-03-09,1999-12-31 23:05:09\nplain\n"
         );
         let mut b = Vec::new();
-        push_date(&mut b, NaiveDate::from_ymd_opt(12345, 1, 2).unwrap());
+        medgrid_sim::csv_out::push_date(&mut b, NaiveDate::from_ymd_opt(12345, 1, 2).unwrap());
         assert_eq!(b, b"+12345-01-02");
     }
 
