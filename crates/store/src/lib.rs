@@ -11,6 +11,7 @@
 
 mod accounts;
 mod audit;
+pub mod booking;
 pub mod bulk;
 mod migrate;
 mod overview;

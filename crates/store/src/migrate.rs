@@ -26,6 +26,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_population.sql"),
         postgres: include_str!("../migrations/postgres/0002_population.sql"),
     },
+    Migration {
+        version: 3,
+        name: "capacity",
+        sqlite: include_str!("../migrations/sqlite/0003_capacity.sql"),
+        postgres: include_str!("../migrations/postgres/0003_capacity.sql"),
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

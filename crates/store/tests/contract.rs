@@ -586,6 +586,10 @@ async fn a_suspect_uscc_is_kept_with_its_warning(store: Store) {
 }
 
 on_both_databases!(
+    a_lead_session_keeps_its_reserved_share,
+    reserved_slots_wait_for_referrals_then_return,
+    simultaneous_bookings_never_share_a_slot,
+    a_retried_booking_returns_the_first,
     bulk_load_writes_the_generated_city,
     group_overviews_add_up_to_the_loaded_city,
     a_refused_row_leaves_nothing_behind,
@@ -1128,4 +1132,212 @@ async fn group_overviews_add_up_to_the_loaded_city(store: Store) {
         assert!(g.contracted > 0 && g.contracted < g.residents, "{g:?}");
         assert_eq!(g.first_day.as_deref(), Some("2025-01-01"));
     }
+}
+
+// ---- Sessions, slots and bookings (R5.1–R5.3) ----
+
+fn day(d: u32, h: u32) -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2025, 6, d)
+        .unwrap()
+        .and_hms_opt(h, 0, 0)
+        .unwrap()
+}
+
+/// The loaded small city, its lead hospital of the first group and one of that group's
+/// secondary or primary units.
+async fn city_for_booking(store: &Store) -> (medgrid_domain::org::Unit, medgrid_domain::org::Unit) {
+    let (city, layout) = jinhua_with_staff(store).await;
+    store
+        .load_population(&Actor::system("test"), city, &layout, &small_city(), |_| {})
+        .await
+        .unwrap();
+    let tree = store.city_tree(city).await.unwrap();
+    let lead = tree
+        .units
+        .iter()
+        .find(|u| u.role == MemberRole::Lead)
+        .unwrap()
+        .clone();
+    let other = tree
+        .units
+        .iter()
+        .find(|u| u.role == MemberRole::Primary && u.group_id == lead.group_id)
+        .unwrap()
+        .clone();
+    (lead, other)
+}
+
+fn draft(capacity: u32, reserved: u32) -> medgrid_store::booking::SessionDraft {
+    medgrid_store::booking::SessionDraft {
+        department_code: "XXG".into(),
+        practitioner_id: None,
+        starts_at: day(20, 8),
+        slot_minutes: 10,
+        capacity,
+        reserved,
+    }
+}
+
+fn request(
+    slot_id: i64,
+    resident_id: i64,
+    key: &str,
+    referral: Option<i64>,
+) -> medgrid_store::booking::BookingRequest {
+    medgrid_store::booking::BookingRequest {
+        slot_id,
+        resident_id,
+        referral_id: referral,
+        idempotency_key: key.into(),
+        now: day(10, 12),
+    }
+}
+
+async fn a_lead_session_keeps_its_reserved_share(store: Store) {
+    let (lead, other) = city_for_booking(&store).await;
+    let policy = medgrid_domain::capacity::Policy::default();
+    let actor = Actor::system("test");
+    let e = store
+        .open_care_session(&actor, &lead, &draft(30, 9), &policy)
+        .await
+        .unwrap_err();
+    match e {
+        StoreError::Invalid(inv) => assert_eq!(inv.0[0].code, "below_reservation"),
+        other => panic!("{other:?}"),
+    }
+    let (session, slots) = store
+        .open_care_session(&actor, &lead, &draft(30, 10), &policy)
+        .await
+        .unwrap();
+    assert_eq!(slots.len(), 30);
+    assert_eq!(slots.iter().filter(|s| s.reserved).count(), 10);
+    assert_eq!(
+        store.slots(session).await.unwrap(),
+        slots,
+        "stored as returned"
+    );
+    // The refused session left nothing: only the second one's slots exist.
+    assert!(store.slots(session - 1).await.unwrap().is_empty());
+    // Other units reserve what they choose.
+    store
+        .open_care_session(&actor, &other, &draft(12, 0), &policy)
+        .await
+        .unwrap();
+}
+
+async fn reserved_slots_wait_for_referrals_then_return(store: Store) {
+    let (lead, _) = city_for_booking(&store).await;
+    let policy = medgrid_domain::capacity::Policy::default();
+    let actor = Actor::system("test");
+    let (_, slots) = store
+        .open_care_session(&actor, &lead, &draft(6, 2), &policy)
+        .await
+        .unwrap();
+    let reserved: Vec<_> = slots.iter().filter(|s| s.reserved).collect();
+    let e = store
+        .book(&actor, &policy, &request(reserved[0].id, 1, "k1", None))
+        .await
+        .unwrap_err();
+    match e {
+        StoreError::Invalid(inv) => assert_eq!(inv.0[0].code, "reserved_for_referrals"),
+        other => panic!("{other:?}"),
+    }
+    let b = store
+        .book(&actor, &policy, &request(reserved[0].id, 1, "k2", Some(1)))
+        .await
+        .unwrap();
+    assert_eq!((b.kind.as_str(), b.status.as_str()), ("referral", "booked"));
+    // A day before the slot, an unused reserved slot is open to everyone.
+    let mut late = request(reserved[1].id, 2, "k3", None);
+    late.now = reserved[1].starts_at - chrono::Duration::hours(23);
+    assert_eq!(
+        store.book(&actor, &policy, &late).await.unwrap().kind,
+        "general"
+    );
+    // Slots not yet open are refused with the day they open.
+    let mut early = request(slots[5].id, 3, "k4", None);
+    early.now = day(1, 9);
+    match store.book(&actor, &policy, &early).await.unwrap_err() {
+        StoreError::Invalid(inv) => assert_eq!(inv.0[0].code, "not_open"),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn simultaneous_bookings_never_share_a_slot(store: Store) {
+    let (_, other) = city_for_booking(&store).await;
+    let policy = medgrid_domain::capacity::Policy::default();
+    let actor = Actor::system("test");
+    let (_, slots) = store
+        .open_care_session(&actor, &other, &draft(5, 0), &policy)
+        .await
+        .unwrap();
+    // 40 patients at once, each trying every slot from a different starting point until one
+    // is theirs: exactly the five slots are booked, once each.
+    let mut tasks = Vec::new();
+    for patient in 1..=40i64 {
+        let store = store.clone();
+        let slots = slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let actor = Actor::system("test");
+            let policy = medgrid_domain::capacity::Policy::default();
+            for k in 0..slots.len() {
+                let slot = &slots[(patient as usize + k) % slots.len()];
+                let key = format!("p{patient}-s{}", slot.id);
+                match store
+                    .book(&actor, &policy, &request(slot.id, patient, &key, None))
+                    .await
+                {
+                    Ok(b) => return Some(b),
+                    Err(StoreError::Conflict(e)) => assert_eq!(e.code, "taken"),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            None
+        }));
+    }
+    let mut booked = Vec::new();
+    for t in tasks {
+        if let Some(b) = t.await.unwrap() {
+            booked.push(b);
+        }
+    }
+    assert_eq!(booked.len(), 5, "{booked:?}");
+    let distinct: BTreeSet<i64> = booked.iter().map(|b| b.slot_id).collect();
+    assert_eq!(distinct.len(), 5, "no slot twice");
+    let stored = store.slots(slots[0].session_id).await.unwrap();
+    assert!(stored.iter().all(|s| s.status == "booked"));
+}
+
+async fn a_retried_booking_returns_the_first(store: Store) {
+    let (_, other) = city_for_booking(&store).await;
+    let policy = medgrid_domain::capacity::Policy::default();
+    let actor = Actor::system("test");
+    let (_, slots) = store
+        .open_care_session(&actor, &other, &draft(3, 0), &policy)
+        .await
+        .unwrap();
+    let first = store
+        .book(&actor, &policy, &request(slots[0].id, 7, "same", None))
+        .await
+        .unwrap();
+    let again = store
+        .book(&actor, &policy, &request(slots[0].id, 7, "same", None))
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    match store
+        .book(&actor, &policy, &request(slots[1].id, 7, "same", None))
+        .await
+        .unwrap_err()
+    {
+        StoreError::Conflict(e) => {
+            assert_eq!((e.field.as_str(), e.code), ("idempotency_key", "reused"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.slots(slots[0].session_id).await.unwrap()[1].status,
+        "free",
+        "nothing taken"
+    );
 }

@@ -1,0 +1,320 @@
+//! Sessions, slots and bookings (R5.1–R5.3): a slot is taken by one conditional UPDATE inside
+//! the booking's transaction, so that of any number of simultaneous attempts exactly one wins
+//! on either database; the reservation policy is checked in the same transaction.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use sqlx::Row;
+
+use medgrid_domain::access::Id;
+use medgrid_domain::capacity::{BookingKind, Policy};
+use medgrid_domain::org::{MemberRole, Unit};
+use medgrid_domain::{FieldError, Invalid};
+
+use crate::audit::{audit_insert, AuditEntry};
+use crate::{read, write, Actor, Outcome, Store, StoreError};
+
+/// An outpatient session to open at a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDraft {
+    pub department_code: String,
+    pub practitioner_id: Option<Id>,
+    pub starts_at: NaiveDateTime,
+    pub slot_minutes: u32,
+    pub capacity: u32,
+    pub reserved: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Slot {
+    pub id: Id,
+    pub session_id: Id,
+    pub starts_at: NaiveDateTime,
+    pub reserved: bool,
+    pub status: String,
+}
+
+/// A slot taken for a resident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Booking {
+    pub id: Id,
+    pub group_id: Id,
+    pub slot_id: Id,
+    pub resident_id: Id,
+    pub referral_id: Option<Id>,
+    pub kind: String,
+    /// What the patient is told: the group's booking reference.
+    pub reference: String,
+    pub status: String,
+}
+
+/// One attempt to book. `idempotency_key` makes a retried request return the first result
+/// instead of booking twice; `now` is the moment the policy is judged at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    pub slot_id: Id,
+    pub resident_id: Id,
+    pub referral_id: Option<Id>,
+    pub idempotency_key: String,
+    pub now: NaiveDateTime,
+}
+
+macro_rules! booking_from_row {
+    ($r:expr) => {
+        Booking {
+            id: $r.try_get("id")?,
+            group_id: $r.try_get("group_id")?,
+            slot_id: $r.try_get("slot_id")?,
+            resident_id: $r.try_get("resident_id")?,
+            referral_id: $r.try_get("referral_id")?,
+            kind: $r.try_get("kind")?,
+            reference: $r.try_get("reference")?,
+            status: $r.try_get("status")?,
+        }
+    };
+}
+
+const BOOKING_COLUMNS: &str =
+    "id, group_id, slot_id, resident_id, referral_id, kind, reference, status";
+
+impl Store {
+    /// Opens a session at `unit` with its slots; a lead hospital's session must keep the
+    /// policy's share for referrals (refused with the reason otherwise).
+    pub async fn open_care_session(
+        &self,
+        actor: &Actor,
+        unit: &Unit,
+        draft: &SessionDraft,
+        policy: &Policy,
+    ) -> Result<(Id, Vec<Slot>), StoreError> {
+        let mut problems = Vec::new();
+        if let Err(e) = policy.check_session(
+            draft.capacity,
+            draft.reserved,
+            unit.role == MemberRole::Lead,
+        ) {
+            problems.push(e);
+        }
+        if !(5..=240).contains(&draft.slot_minutes) {
+            problems.push(FieldError::new(
+                "slot_minutes",
+                "out_of_range",
+                "每个号源时长须在 5 到 240 分钟之间",
+                "must be between 5 and 240 minutes",
+            ));
+        }
+        if draft.department_code.trim().is_empty() {
+            problems.push(FieldError::required("department_code"));
+        }
+        let Some(group_id) = unit.group_id else {
+            problems.push(FieldError::new(
+                "unit",
+                "not_in_group",
+                "该机构不属于任何医疗集团",
+                "the unit belongs to no medical group",
+            ));
+            return Err(Invalid(problems).into());
+        };
+        if !problems.is_empty() {
+            return Err(Invalid(problems).into());
+        }
+        let positions = Policy::reserved_positions(draft.capacity, draft.reserved);
+        write!(self, |p| {
+            let mut tx = p.begin().await?;
+            let session_id: Id = sqlx::query_scalar(
+                "INSERT INTO care_session (group_id, unit_id, department_code, practitioner_id, \
+                 starts_at, slot_minutes, capacity, reserved, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(group_id)
+            .bind(unit.id)
+            .bind(draft.department_code.trim())
+            .bind(draft.practitioner_id)
+            .bind(draft.starts_at)
+            .bind(i64::from(draft.slot_minutes))
+            .bind(i64::from(draft.capacity))
+            .bind(i64::from(draft.reserved))
+            .bind(crate::now())
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut slots = Vec::with_capacity(positions.len());
+            for (i, reserved) in positions.iter().enumerate() {
+                let starts_at = draft.starts_at
+                    + chrono::Duration::minutes(i64::from(draft.slot_minutes) * i as i64);
+                let id: Id = sqlx::query_scalar(
+                    "INSERT INTO slot (group_id, session_id, starts_at, reserved, status) \
+                     VALUES ($1, $2, $3, $4, 'free') RETURNING id",
+                )
+                .bind(group_id)
+                .bind(session_id)
+                .bind(starts_at)
+                .bind(*reserved)
+                .fetch_one(&mut *tx)
+                .await?;
+                slots.push(Slot {
+                    id,
+                    session_id,
+                    starts_at,
+                    reserved: *reserved,
+                    status: "free".into(),
+                });
+            }
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "session.create",
+                    resource_type: "Schedule",
+                    resource_id: Some(format!("session-{session_id}")),
+                    target: Some(unit.path()),
+                    outcome: Outcome::Ok,
+                    detail: Some(format!(
+                        "{} {} capacity {} reserved {}",
+                        draft.department_code, draft.starts_at, draft.capacity, draft.reserved
+                    )),
+                }
+            )?;
+            tx.commit().await?;
+            Ok((session_id, slots))
+        })
+    }
+
+    /// The slots of a session, in time order.
+    pub async fn slots(&self, session_id: Id) -> Result<Vec<Slot>, StoreError> {
+        read!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT id, session_id, starts_at, reserved, status FROM slot \
+                 WHERE session_id = $1 ORDER BY starts_at, id",
+            )
+            .bind(session_id)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(Slot {
+                    id: r.try_get("id")?,
+                    session_id: r.try_get("session_id")?,
+                    starts_at: r.try_get("starts_at")?,
+                    reserved: r.try_get("reserved")?,
+                    status: r.try_get("status")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Books a slot for a resident: a referral booking when `referral_id` is given. Exactly
+    /// one of any number of simultaneous attempts on a free slot succeeds; the others are told
+    /// it is taken. A request repeated with the same idempotency key returns the first booking.
+    pub async fn book(
+        &self,
+        actor: &Actor,
+        policy: &Policy,
+        req: &BookingRequest,
+    ) -> Result<Booking, StoreError> {
+        let key = req.idempotency_key.trim();
+        if key.is_empty() || key.chars().count() > 100 {
+            return Err(Invalid::one(FieldError::new(
+                "idempotency_key",
+                "invalid",
+                "幂等键须为 1 到 100 个字符",
+                "must be 1 to 100 characters",
+            ))
+            .into());
+        }
+        let kind = if req.referral_id.is_some() {
+            BookingKind::Referral
+        } else {
+            BookingKind::General
+        };
+        write!(self, |p| {
+            let mut tx = p.begin().await?;
+            let slot = sqlx::query(
+                "SELECT s.group_id, s.starts_at, s.reserved, c.unit_id FROM slot s \
+                 JOIN care_session c ON c.id = s.session_id WHERE s.id = $1",
+            )
+            .bind(req.slot_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let group_id: Id = slot.try_get("group_id")?;
+            let starts_at: NaiveDateTime = slot.try_get("starts_at")?;
+            let reserved: bool = slot.try_get("reserved")?;
+            let earlier = sqlx::query(&format!(
+                "SELECT {BOOKING_COLUMNS} FROM booking WHERE group_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(group_id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(r) = earlier {
+                let b = booking_from_row!(r);
+                if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
+                    return Err(StoreError::Conflict(FieldError::new(
+                        "idempotency_key",
+                        "reused",
+                        "该幂等键已用于另一预约请求",
+                        "the key was used for another booking request",
+                    )));
+                }
+                return Ok(b);
+            }
+            policy
+                .may_take(reserved, kind, starts_at, req.now)
+                .map_err(|e| StoreError::Invalid(Invalid::one(e)))?;
+            // The one statement that decides who gets the slot: it changes a row only while the
+            // slot is free, and PostgreSQL re-checks that condition after waiting for a rival.
+            let taken =
+                sqlx::query("UPDATE slot SET status = 'booked' WHERE id = $1 AND status = 'free'")
+                    .bind(req.slot_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if taken != 1 {
+                return Err(StoreError::Conflict(FieldError::new(
+                    "slot",
+                    "taken",
+                    "该号源已被预约",
+                    "the slot is already booked",
+                )));
+            }
+            let reference = format!("BK{group_id}-{}-{}", req.slot_id, req.resident_id);
+            let r = sqlx::query(&format!(
+                "INSERT INTO booking (group_id, slot_id, resident_id, referral_id, kind, reference, \
+                 idempotency_key, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', $8) RETURNING {BOOKING_COLUMNS}"
+            ))
+            .bind(group_id)
+            .bind(req.slot_id)
+            .bind(req.resident_id)
+            .bind(req.referral_id)
+            .bind(kind.as_str())
+            .bind(&reference)
+            .bind(key)
+            .bind(crate::now())
+            .fetch_one(&mut *tx)
+            .await?;
+            let booking = booking_from_row!(r);
+            let unit_id: Id = slot.try_get("unit_id")?;
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "slot.book",
+                    resource_type: "Appointment",
+                    resource_id: Some(format!("booking-{}", booking.id)),
+                    target: None,
+                    outcome: Outcome::Ok,
+                    detail: Some(format!(
+                        "slot {} resident {} unit {unit_id} {}",
+                        req.slot_id,
+                        req.resident_id,
+                        kind.as_str()
+                    )),
+                }
+            )?;
+            tx.commit().await?;
+            Ok(booking)
+        })
+    }
+}
