@@ -123,7 +123,10 @@ fn command_line_accounts_imports_and_errors() {
     let url = sqlite_url("cli");
     let migrated = run(&["migrate", "--database-url", &url]);
     assert!(migrated.status.success(), "{}", stderr(&migrated));
-    let versions: Vec<i64> = medgrid_store::MIGRATIONS.iter().map(|m| m.version).collect();
+    let versions: Vec<i64> = medgrid_store::MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .collect();
     assert!(
         stdout(&migrated).contains(&format!("{versions:?}")),
         "{}",
