@@ -74,6 +74,15 @@ macro_rules! booking_from_row {
     };
 }
 
+fn key_reused() -> StoreError {
+    StoreError::Conflict(FieldError::new(
+        "idempotency_key",
+        "reused",
+        "该幂等键已用于另一预约请求",
+        "the key was used for another booking request",
+    ))
+}
+
 const BOOKING_COLUMNS: &str =
     "id, group_id, slot_id, resident_id, referral_id, kind, reference, status";
 
@@ -227,56 +236,100 @@ impl Store {
         } else {
             BookingKind::General
         };
-        write!(self, |p| {
-            let mut tx = p.begin().await?;
-            let slot = sqlx::query(
-                "SELECT s.group_id, s.starts_at, s.reserved, c.unit_id FROM slot s \
-                 JOIN care_session c ON c.id = s.session_id WHERE s.id = $1",
+        // Fast path for the many who arrive after a slot is gone (and for retries): one read,
+        // no transaction. A slot once booked stays booked, so a "taken" read is never stale in
+        // the patient's favour; a "free" read is only a hint, settled by the UPDATE below.
+        let seen = read!(self, |p| {
+            sqlx::query(
+                "SELECT s.status AS slot_status, b.id, b.group_id, b.slot_id, b.resident_id, \
+                 b.referral_id, b.kind, b.reference, b.status \
+                 FROM slot s LEFT JOIN booking b \
+                 ON b.group_id = s.group_id AND b.idempotency_key = $2 \
+                 WHERE s.id = $1",
             )
             .bind(req.slot_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-            let group_id: Id = slot.try_get("group_id")?;
-            let starts_at: NaiveDateTime = slot.try_get("starts_at")?;
-            let reserved: bool = slot.try_get("reserved")?;
-            let earlier = sqlx::query(&format!(
-                "SELECT {BOOKING_COLUMNS} FROM booking WHERE group_id = $1 AND idempotency_key = $2"
-            ))
-            .bind(group_id)
             .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(r) = earlier {
-                let b = booking_from_row!(r);
+            .fetch_optional(p)
+            .await?
+            .map(|r| -> Result<(String, Option<Booking>), StoreError> {
+                let earlier: Option<Id> = r.try_get("id")?;
+                let booking = match earlier {
+                    Some(_) => Some(booking_from_row!(r)),
+                    None => None,
+                };
+                Ok((r.try_get("slot_status")?, booking))
+            })
+            .transpose()?
+        });
+        match seen {
+            None => return Err(StoreError::NotFound),
+            Some((_, Some(b))) => {
                 if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
-                    return Err(StoreError::Conflict(FieldError::new(
-                        "idempotency_key",
-                        "reused",
-                        "该幂等键已用于另一预约请求",
-                        "the key was used for another booking request",
-                    )));
+                    return Err(key_reused());
                 }
                 return Ok(b);
             }
-            policy
-                .may_take(reserved, kind, starts_at, req.now)
-                .map_err(|e| StoreError::Invalid(Invalid::one(e)))?;
-            // The one statement that decides who gets the slot: it changes a row only while the
-            // slot is free, and PostgreSQL re-checks that condition after waiting for a rival.
-            let taken =
-                sqlx::query("UPDATE slot SET status = 'booked' WHERE id = $1 AND status = 'free'")
-                    .bind(req.slot_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            if taken != 1 {
+            Some((status, None)) if status != "free" => {
                 return Err(StoreError::Conflict(FieldError::new(
                     "slot",
                     "taken",
                     "该号源已被预约",
                     "the slot is already booked",
                 )));
+            }
+            Some(_) => {}
+        }
+        write!(self, |p| {
+            let mut tx = p.begin().await?;
+            // The one statement that decides who gets the slot: it changes a row only while the
+            // slot is free, and PostgreSQL re-checks that condition after waiting for a rival.
+            // Most attempts at a popular session lose here, so losing costs one round trip more.
+            let won = sqlx::query(
+                "UPDATE slot SET status = 'booked' WHERE id = $1 AND status = 'free' \
+                 RETURNING group_id, starts_at, reserved, session_id",
+            )
+            .bind(req.slot_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(slot) = won else {
+                // Lost, or a retry of a request that won before: one query tells which.
+                let r = sqlx::query(
+                    "SELECT s.id AS slot_exists, b.id, b.group_id, b.slot_id, b.resident_id, \
+                     b.referral_id, b.kind, b.reference, b.status \
+                     FROM slot s LEFT JOIN booking b \
+                     ON b.group_id = s.group_id AND b.idempotency_key = $2 \
+                     WHERE s.id = $1",
+                )
+                .bind(req.slot_id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                let Some(r) = r else {
+                    return Err(StoreError::NotFound);
+                };
+                let earlier: Option<Id> = r.try_get("id")?;
+                if earlier.is_none() {
+                    return Err(StoreError::Conflict(FieldError::new(
+                        "slot",
+                        "taken",
+                        "该号源已被预约",
+                        "the slot is already booked",
+                    )));
+                }
+                let b = booking_from_row!(r);
+                if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
+                    return Err(key_reused());
+                }
+                return Ok(b);
+            };
+            let group_id: Id = slot.try_get("group_id")?;
+            let starts_at: NaiveDateTime = slot.try_get("starts_at")?;
+            let reserved: bool = slot.try_get("reserved")?;
+            // Judged after winning, inside the transaction: a refusal rolls the update back.
+            if let Err(e) = policy.may_take(reserved, kind, starts_at, req.now) {
+                tx.rollback().await?;
+                return Err(StoreError::Invalid(Invalid::one(e)));
             }
             let reference = format!("BK{group_id}-{}-{}", req.slot_id, req.resident_id);
             let r = sqlx::query(&format!(
@@ -293,9 +346,20 @@ impl Store {
             .bind(key)
             .bind(crate::now())
             .fetch_one(&mut *tx)
-            .await?;
+            .await;
+            // The key already names a booking of another slot: refuse, keeping nothing.
+            let r = match r {
+                Err(e)
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation()) =>
+                {
+                    tx.rollback().await?;
+                    return Err(key_reused());
+                }
+                other => other?,
+            };
             let booking = booking_from_row!(r);
-            let unit_id: Id = slot.try_get("unit_id")?;
+            let session_id: Id = slot.try_get("session_id")?;
             audit_insert!(
                 &mut *tx,
                 &AuditEntry {
@@ -306,7 +370,7 @@ impl Store {
                     target: None,
                     outcome: Outcome::Ok,
                     detail: Some(format!(
-                        "slot {} resident {} unit {unit_id} {}",
+                        "slot {} session {session_id} resident {} {}",
                         req.slot_id,
                         req.resident_id,
                         kind.as_str()

@@ -1255,7 +1255,7 @@ async fn reserved_slots_wait_for_referrals_then_return(store: Store) {
         "general"
     );
     // Slots not yet open are refused with the day they open.
-    let mut early = request(slots[5].id, 3, "k4", None);
+    let mut early = request(slots[0].id, 3, "k4", None);
     early.now = day(1, 9);
     match store.book(&actor, &policy, &early).await.unwrap_err() {
         StoreError::Invalid(inv) => assert_eq!(inv.0[0].code, "not_open"),

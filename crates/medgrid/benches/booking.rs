@@ -1,0 +1,355 @@
+//! Booking at the release moment: many simultaneous attempts at one popular session.
+//!
+//! ```text
+//! cargo bench -p medgrid --bench booking -- [--attempts 4000] [--slots 200] [--db sqlite|postgres]
+//! ```
+//!
+//! For each database, on a fresh database holding the Jinhua layout, its staff and 2,000
+//! residents: a lead-hospital session of `--slots` slots, then `--attempts` referral bookings
+//! fired at once (64 in flight), each at a slot drawn from the attempt's number. Printed:
+//! attempts per second, slots booked, double bookings (slots holding more than one live
+//! booking: must be 0), and p50/p99 latency. Baseline, in the same run on a second session of
+//! the same size: the same attempts as a plain transaction per request that locks the slot
+//! (`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite, which has no row locks),
+//! updates it when free and inserts the booking — without medgrid's policy check, idempotency
+//! lookup or audit entry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failure should stop it loudly
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medgrid_domain::capacity::Policy;
+use medgrid_domain::org::layout::parse_layout;
+use medgrid_domain::org::MemberRole;
+use medgrid_sim::Params;
+use medgrid_store::booking::{BookingRequest, SessionDraft};
+use medgrid_store::{Actor, DbKind, StoreError};
+use medgrid_testkit::TestDb;
+
+const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
+const IN_FLIGHT: usize = 64;
+
+struct Args {
+    attempts: usize,
+    slots: u32,
+    kinds: Vec<DbKind>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        attempts: 4_000,
+        slots: 200,
+        kinds: vec![DbKind::Sqlite, DbKind::Postgres],
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--attempts" => {
+                a.attempts = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--attempts N")
+            }
+            "--slots" => a.slots = it.next().and_then(|v| v.parse().ok()).expect("--slots N"),
+            "--db" => {
+                a.kinds = match it.next().as_deref() {
+                    Some("sqlite") => vec![DbKind::Sqlite],
+                    Some("postgres") => vec![DbKind::Postgres],
+                    _ => panic!("--db sqlite|postgres"),
+                }
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for kind in &args.kinds {
+        runtime.block_on(bench(*kind, &args));
+    }
+}
+
+fn at(d: u32, h: u32) -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2025, 6, d)
+        .unwrap()
+        .and_hms_opt(h, 0, 0)
+        .unwrap()
+}
+
+struct Outcome {
+    seconds: f64,
+    booked: usize,
+    latencies: Vec<Duration>,
+}
+
+impl Outcome {
+    fn print(&self, name: &str, attempts: usize) {
+        let mut l = self.latencies.clone();
+        l.sort_unstable();
+        let q = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0;
+        println!(
+            "  {name:<28} {:>8.0} attempts/s  {:>4} booked  p50 {:>6.2} ms  p99 {:>7.2} ms",
+            attempts as f64 / self.seconds,
+            self.booked,
+            q(0.5),
+            q(0.99)
+        );
+    }
+}
+
+async fn bench(kind: DbKind, args: &Args) {
+    let name = match kind {
+        DbKind::Sqlite => "SQLite",
+        DbKind::Postgres => "PostgreSQL",
+    };
+    let db = TestDb::new(kind).await;
+    let actor = Actor::system("bench");
+    let layout = parse_layout(JINHUA).unwrap();
+    let city = db
+        .store
+        .import_layout(&actor, &layout)
+        .await
+        .unwrap()
+        .city_id;
+    db.store
+        .register_staff(&actor, city, &layout, 1)
+        .await
+        .unwrap();
+    let params = Params::new(
+        1,
+        2_000,
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+    );
+    db.store
+        .load_population(&actor, city, &layout, &params, |_| {})
+        .await
+        .unwrap();
+    let tree = db.store.city_tree(city).await.unwrap();
+    let lead = tree
+        .units
+        .iter()
+        .find(|u| u.role == MemberRole::Lead)
+        .unwrap()
+        .clone();
+    let policy = Policy::default();
+    let draft = SessionDraft {
+        department_code: "XXG".into(),
+        practitioner_id: None,
+        starts_at: at(20, 8),
+        slot_minutes: 5,
+        capacity: args.slots,
+        reserved: policy.reserved_needed(args.slots),
+    };
+    let (_, medgrid_slots) = db
+        .store
+        .open_care_session(&actor, &lead, &draft, &policy)
+        .await
+        .unwrap();
+    let (_, baseline_slots) = db
+        .store
+        .open_care_session(&actor, &lead, &draft, &policy)
+        .await
+        .unwrap();
+    println!(
+        "\n{name}: {} attempts at {} slots, {IN_FLIGHT} in flight",
+        args.attempts, args.slots
+    );
+
+    // medgrid's booking path.
+    let store = db.store.clone();
+    let slots: Arc<Vec<i64>> = Arc::new(medgrid_slots.iter().map(|s| s.id).collect());
+    let medgrid = fire(args.attempts, move |i| {
+        let (store, slots) = (store.clone(), slots.clone());
+        async move {
+            let req = BookingRequest {
+                slot_id: slots[(i * 7_919) % slots.len()],
+                resident_id: (i % 2_000) as i64 + 1,
+                referral_id: Some(1),
+                idempotency_key: format!("m{i}"),
+                now: at(10, 12),
+            };
+            match store
+                .book(&Actor::system("bench"), &Policy::default(), &req)
+                .await
+            {
+                Ok(_) => true,
+                Err(StoreError::Conflict(_)) => false,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    })
+    .await;
+
+    // Baseline: a locking transaction per request, straight through the driver.
+    let slots: Arc<Vec<i64>> = Arc::new(baseline_slots.iter().map(|s| s.id).collect());
+    let group = lead.group_id.unwrap();
+    let baseline = match kind {
+        DbKind::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(10)
+                .connect(&db.url)
+                .await
+                .unwrap();
+            fire(args.attempts, move |i| {
+                let (pool, slots) = (pool.clone(), slots.clone());
+                async move {
+                    let slot = slots[(i * 7_919) % slots.len()];
+                    let mut tx = pool.begin().await.unwrap();
+                    let status: String =
+                        sqlx::query_scalar("SELECT status FROM slot WHERE id = $1 FOR UPDATE")
+                            .bind(slot)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .unwrap();
+                    if status != "free" {
+                        tx.rollback().await.unwrap();
+                        return false;
+                    }
+                    sqlx::query("UPDATE slot SET status = 'booked' WHERE id = $1")
+                        .bind(slot)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    insert_booking_pg(&mut tx, group, slot, i).await;
+                    tx.commit().await.unwrap();
+                    true
+                }
+            })
+            .await
+        }
+        DbKind::Sqlite => {
+            db.store.close().await;
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect(&db.url)
+                .await
+                .unwrap();
+            fire(args.attempts, move |i| {
+                let (pool, slots) = (pool.clone(), slots.clone());
+                async move {
+                    let slot = slots[(i * 7_919) % slots.len()];
+                    let mut conn = pool.acquire().await.unwrap();
+                    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.unwrap();
+                    let status: String = sqlx::query_scalar("SELECT status FROM slot WHERE id = $1")
+                        .bind(slot)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap();
+                    if status != "free" {
+                        tx.rollback().await.unwrap();
+                        return false;
+                    }
+                    sqlx::query("UPDATE slot SET status = 'booked' WHERE id = $1").bind(slot).execute(&mut *tx).await.unwrap();
+                    sqlx::query(
+                        "INSERT INTO booking (group_id, slot_id, resident_id, kind, reference, idempotency_key, status, created_at) \
+                         VALUES ($1, $2, $3, 'referral', $4, $5, 'booked', $6)",
+                    )
+                    .bind(group)
+                    .bind(slot)
+                    .bind((i % 2_000) as i64 + 1)
+                    .bind(format!("B{i}"))
+                    .bind(format!("b{i}"))
+                    .bind(chrono::Utc::now())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                    tx.commit().await.unwrap();
+                    true
+                }
+            })
+            .await
+        }
+    };
+
+    // Double bookings, counted by the database itself.
+    let doubles = double_bookings(kind, &db.url).await;
+    medgrid.print("medgrid (policy, audit)", args.attempts);
+    baseline.print("baseline (locking tx)", args.attempts);
+    println!(
+        "  double bookings: {doubles}; throughput ratio medgrid / baseline: {:.2}",
+        baseline.seconds / medgrid.seconds
+    );
+    assert_eq!(
+        medgrid.booked, args.slots as usize,
+        "every slot booked once"
+    );
+    assert_eq!(doubles, 0);
+}
+
+async fn insert_booking_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    group: i64,
+    slot: i64,
+    i: usize,
+) {
+    sqlx::query(
+        "INSERT INTO booking (group_id, slot_id, resident_id, kind, reference, idempotency_key, status, created_at) \
+         VALUES ($1, $2, $3, 'referral', $4, $5, 'booked', $6)",
+    )
+    .bind(group)
+    .bind(slot)
+    .bind((i % 2_000) as i64 + 1)
+    .bind(format!("B{i}"))
+    .bind(format!("b{i}"))
+    .bind(chrono::Utc::now())
+    .execute(&mut **tx)
+    .await
+    .unwrap();
+}
+
+async fn double_bookings(kind: DbKind, url: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM (SELECT slot_id FROM booking WHERE status = 'booked' \
+               GROUP BY slot_id HAVING COUNT(*) > 1) d";
+    match kind {
+        DbKind::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+        DbKind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+    }
+}
+
+/// Runs `attempts` calls, `IN_FLIGHT` at a time, timing each.
+async fn fire<F, Fut>(attempts: usize, call: F) -> Outcome
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let gate = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(attempts);
+    for i in 0..attempts {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let ok = call(i).await;
+            drop(permit);
+            (ok, t.elapsed())
+        }));
+    }
+    let mut booked = 0;
+    let mut latencies = Vec::with_capacity(attempts);
+    for t in tasks {
+        let (ok, l) = t.await.unwrap();
+        booked += usize::from(ok);
+        latencies.push(l);
+    }
+    Outcome {
+        seconds: started.elapsed().as_secs_f64(),
+        booked,
+        latencies,
+    }
+}
