@@ -188,6 +188,71 @@ impl Store {
         })
     }
 
+    /// Changes how many of a session's slots are reserved for referrals. A change that would
+    /// break the policy (a lead hospital below its share) is refused with the reason and
+    /// changes nothing; otherwise the reserved slots are spread through the session again.
+    pub async fn change_reservation(
+        &self,
+        actor: &Actor,
+        unit: &Unit,
+        session_id: Id,
+        reserved: u32,
+        policy: &Policy,
+    ) -> Result<Vec<Slot>, StoreError> {
+        write!(self, |p| {
+            let mut tx = p.begin().await?;
+            let row =
+                sqlx::query("SELECT CAST(capacity AS BIGINT) AS capacity FROM care_session WHERE id = $1 AND unit_id = $2")
+                    .bind(session_id)
+                    .bind(unit.id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            let capacity: i64 = row.try_get("capacity")?;
+            let capacity =
+                u32::try_from(capacity).map_err(|_| StoreError::Corrupt("capacity".into()))?;
+            policy
+                .check_session(capacity, reserved, unit.role == MemberRole::Lead)
+                .map_err(|e| StoreError::Invalid(Invalid::one(e)))?;
+            let ids: Vec<Id> = sqlx::query_scalar(
+                "SELECT id FROM slot WHERE session_id = $1 ORDER BY starts_at, id",
+            )
+            .bind(session_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, flag) in ids
+                .iter()
+                .zip(Policy::reserved_positions(capacity, reserved))
+            {
+                sqlx::query("UPDATE slot SET reserved = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(flag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("UPDATE care_session SET reserved = $2 WHERE id = $1")
+                .bind(session_id)
+                .bind(i64::from(reserved))
+                .execute(&mut *tx)
+                .await?;
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "session.reservation",
+                    resource_type: "Schedule",
+                    resource_id: Some(format!("session-{session_id}")),
+                    target: Some(unit.path()),
+                    outcome: Outcome::Ok,
+                    detail: Some(format!("reserved {reserved} of {capacity}")),
+                }
+            )?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        })?;
+        self.slots(session_id).await
+    }
+
     /// The slots of a session, in time order.
     pub async fn slots(&self, session_id: Id) -> Result<Vec<Slot>, StoreError> {
         read!(self, |p| {

@@ -1218,6 +1218,21 @@ async fn a_lead_session_keeps_its_reserved_share(store: Store) {
     );
     // The refused session left nothing: only the second one's slots exist.
     assert!(store.slots(session - 1).await.unwrap().is_empty());
+    // A schedule edit that would break the rule is refused and changes nothing.
+    match store
+        .change_reservation(&actor, &lead, session, 9, &policy)
+        .await
+        .unwrap_err()
+    {
+        StoreError::Invalid(inv) => assert_eq!(inv.0[0].code, "below_reservation"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.slots(session).await.unwrap(), slots);
+    let more = store
+        .change_reservation(&actor, &lead, session, 15, &policy)
+        .await
+        .unwrap();
+    assert_eq!(more.iter().filter(|s| s.reserved).count(), 15);
     // Other units reserve what they choose.
     store
         .open_care_session(&actor, &other, &draft(12, 0), &policy)
