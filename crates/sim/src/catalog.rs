@@ -422,3 +422,53 @@ pub const OUTPATIENT_RATE_EMPLOYEE: [f64; 4] = [0.70, 0.65, 0.60, 0.40];
 pub const OUTPATIENT_RATE_RESIDENT: [f64; 4] = [0.55, 0.40, 0.30, 0.20];
 /// Extra share paid for a patient referred inside the group (R9.3).
 pub const REFERRED_BONUS: f64 = 0.05;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medgrid_domain::codes::Icd10;
+
+    #[test]
+    fn every_diagnosis_is_a_valid_icd10_code_and_every_essential_flag_has_company() {
+        let lists: [&[&Dx]; 7] = [
+            CHILD_COMPLAINTS,
+            ADULT_COMPLAINTS,
+            OLDER_COMPLAINTS,
+            EMERGENCIES,
+            CHILD_ADMISSIONS,
+            ADULT_ADMISSIONS,
+            OLDER_ADMISSIONS,
+        ];
+        let singles = [
+            &HYPERTENSION,
+            &DIABETES,
+            &SCHIZOPHRENIA,
+            &PREGNANCY,
+            &HIGH_RISK_PREGNANCY,
+            &CHILD_CHECK,
+            &DELIVERY,
+            &CAESAREAN,
+            &STROKE_SEQUELA,
+            &FRACTURE_AFTERCARE,
+        ];
+        for dx in lists.iter().flat_map(|l| l.iter().copied()).chain(singles) {
+            let code = Icd10::parse("diagnosis", dx.code).unwrap();
+            assert_eq!(code.as_str(), dx.code);
+            assert!(!dx.name.is_empty());
+        }
+        // Prescribing picks an essential or a non-essential drug of the list: where a list
+        // lacks one kind, the other is used, so each list must hold at least one essential.
+        for care in [
+            Care::Hypertension,
+            Care::Diabetes,
+            Care::Cardiac,
+            Care::Respiratory,
+            Care::Digestive,
+            Care::Musculoskeletal,
+            Care::Mental,
+            Care::Other,
+        ] {
+            assert!(drugs_for(care).iter().any(|d| d.essential), "{care:?}");
+        }
+    }
+}

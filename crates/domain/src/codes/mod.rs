@@ -2,7 +2,8 @@
 //!
 //! - [`gbt2260`]: GB/T 2260 administrative division codes (行政区划代码);
 //! - [`gb11643`]: GB 11643 citizen identity numbers (公民身份号码);
-//! - [`gb32100`]: GB 32100 unified social credit codes (统一社会信用代码).
+//! - [`gb32100`]: GB 32100 unified social credit codes (统一社会信用代码);
+//! - [`icd10`]: ICD-10 diagnosis codes and code ranges.
 //!
 //! Each code is a newtype that can only be obtained through its validating `parse` (or a
 //! `build` that computes the check characters), so holding one means it is well-formed. All
@@ -12,10 +13,12 @@
 pub mod gb11643;
 pub mod gb32100;
 pub mod gbt2260;
+pub mod icd10;
 
 pub use gb11643::CitizenId;
 pub use gb32100::{ParsedUscc, Uscc};
 pub use gbt2260::DivisionCode;
+pub use icd10::{Icd10, Icd10Range};
 
 use serde::{Deserialize, Serialize};
 
