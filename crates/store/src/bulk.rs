@@ -329,10 +329,13 @@ impl Store {
                 (manifest, tables)
             }
         };
+        let elapsed = started.elapsed();
+        // The home page's figures follow the facts just loaded.
+        self.refresh_group_figures(actor).await?;
         Ok(LoadSummary {
             manifest,
             tables,
-            elapsed: started.elapsed(),
+            elapsed,
         })
     }
 }

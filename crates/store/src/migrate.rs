@@ -32,6 +32,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_capacity.sql"),
         postgres: include_str!("../migrations/postgres/0003_capacity.sql"),
     },
+    Migration {
+        version: 4,
+        name: "group_figures",
+        sqlite: include_str!("../migrations/sqlite/0004_group_figures.sql"),
+        postgres: include_str!("../migrations/postgres/0004_group_figures.sql"),
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

@@ -1,12 +1,15 @@
 //! Aggregate figures of each medical group's population and care, for the home page: counts
-//! only, never a patient. The indicator library (with its definitions, targets and
-//! drill-down) builds on the same tables.
+//! only, never a patient. They are computed from the facts when a population is loaded and
+//! kept in `group_figures`, so that a page view reads a handful of rows instead of scanning
+//! every encounter (seconds at a few hundred thousand residents). The indicator library, with
+//! its definitions, targets and drill-down, builds on the same facts.
 
 use serde::Serialize;
 
 use medgrid_domain::access::Id;
 
-use crate::{read, Store, StoreError};
+use crate::audit::{audit_insert, AuditEntry};
+use crate::{read, write, Actor, Outcome, Store, StoreError};
 
 /// One group's figures over all loaded activity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -31,9 +34,104 @@ pub struct GroupOverview {
 
 type Counts = (Id, i64);
 
+/// A stored row of `group_figures`.
+type Figures = (
+    Id,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+impl From<Figures> for GroupOverview {
+    fn from(f: Figures) -> GroupOverview {
+        GroupOverview {
+            group_id: f.0,
+            residents: f.1,
+            contracted: f.2,
+            visits: f.3,
+            primary_visits: f.4,
+            in_region_visits: f.5,
+            admissions: f.6,
+            referrals_up: f.7,
+            referrals_down: f.8,
+            first_day: f.9,
+            last_day: f.10,
+        }
+    }
+}
+
 impl Store {
-    /// Figures of every group that has residents, by group id.
+    /// Figures of every group that has residents, by group id, as last computed.
     pub async fn group_overviews(&self) -> Result<Vec<GroupOverview>, StoreError> {
+        let rows: Vec<Figures> =
+            read!(self, |p| {
+                sqlx::query_as(
+            "SELECT group_id, residents, contracted, visits, primary_visits, in_region_visits, \
+             admissions, referrals_up, referrals_down, first_day, last_day \
+             FROM group_figures ORDER BY group_id"
+        )
+        .fetch_all(p)
+        .await?
+            });
+        Ok(rows.into_iter().map(GroupOverview::from).collect())
+    }
+
+    /// Computes every group's figures from the facts and keeps them, replacing the last ones.
+    pub async fn refresh_group_figures(&self, actor: &Actor) -> Result<usize, StoreError> {
+        let figures = self.compute_group_overviews().await?;
+        write!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM group_figures")
+                .execute(&mut *tx)
+                .await?;
+            for g in &figures {
+                sqlx::query(
+                    "INSERT INTO group_figures (group_id, residents, contracted, visits, \
+                     primary_visits, in_region_visits, admissions, referrals_up, referrals_down, \
+                     first_day, last_day, computed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(g.group_id)
+                .bind(g.residents)
+                .bind(g.contracted)
+                .bind(g.visits)
+                .bind(g.primary_visits)
+                .bind(g.in_region_visits)
+                .bind(g.admissions)
+                .bind(g.referrals_up)
+                .bind(g.referrals_down)
+                .bind(g.first_day.as_deref())
+                .bind(g.last_day.as_deref())
+                .bind(crate::now())
+                .execute(&mut *tx)
+                .await?;
+            }
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "figures.refresh",
+                    resource_type: "MeasureReport",
+                    resource_id: None,
+                    target: None,
+                    outcome: Outcome::Ok,
+                    detail: Some(format!("{} groups", figures.len())),
+                }
+            )?;
+            tx.commit().await?;
+            Ok(figures.len())
+        })
+    }
+
+    /// The figures as the facts give them now (scans every encounter).
+    async fn compute_group_overviews(&self) -> Result<Vec<GroupOverview>, StoreError> {
         let residents: Vec<Counts> = read!(self, |p| sqlx::query_as(
             "SELECT group_id, COUNT(*) FROM resident GROUP BY group_id ORDER BY group_id"
         )
