@@ -16,6 +16,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failure should stop it loudly
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,9 +28,7 @@ use medgrid_domain::org::MemberRole;
 use medgrid_sim::Params;
 use medgrid_store::booking::{BookingRequest, SessionDraft};
 use medgrid_store::{Actor, DbKind, StoreError};
-use medgrid_testkit::TestDb;
 
-const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
 const IN_FLIGHT: usize = 64;
 
 struct Args {
@@ -37,32 +38,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        attempts: 4_000,
-        slots: 200,
-        kinds: vec![DbKind::Sqlite, DbKind::Postgres],
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--attempts" => {
-                a.attempts = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--attempts N")
-            }
-            "--slots" => a.slots = it.next().and_then(|v| v.parse().ok()).expect("--slots N"),
-            "--db" => {
-                a.kinds = match it.next().as_deref() {
-                    Some("sqlite") => vec![DbKind::Sqlite],
-                    Some("postgres") => vec![DbKind::Postgres],
-                    _ => panic!("--db sqlite|postgres"),
-                }
-            }
-            _ => {}
-        }
+    Args {
+        attempts: common::flag("--attempts").unwrap_or(4_000),
+        slots: common::flag("--slots").unwrap_or(200),
+        kinds: common::kinds(),
     }
-    a
 }
 
 fn main() {
@@ -110,19 +90,10 @@ async fn bench(kind: DbKind, args: &Args) {
         DbKind::Sqlite => "SQLite",
         DbKind::Postgres => "PostgreSQL",
     };
-    let db = TestDb::new(kind).await;
     let actor = Actor::system("bench");
-    let layout = parse_layout(JINHUA).unwrap();
-    let city = db
-        .store
-        .import_layout(&actor, &layout)
-        .await
-        .unwrap()
-        .city_id;
-    db.store
-        .register_staff(&actor, city, &layout, 1)
-        .await
-        .unwrap();
+    let layout = parse_layout(common::JINHUA).unwrap();
+    let db = common::registered(kind, &layout, 1).await;
+    let city = 1;
     let params = Params::new(
         1,
         2_000,
@@ -163,16 +134,26 @@ async fn bench(kind: DbKind, args: &Args) {
         args.attempts, args.slots
     );
 
+    // Referrals to the lead hospital, each quoted with its own resident.
+    let referrals: Arc<Vec<(i64, i64)>> =
+        Arc::new(db.store.referrals_to(lead.id, 100_000).await.unwrap());
+    assert!(
+        !referrals.is_empty(),
+        "the city has referrals to its lead hospital"
+    );
+
     // medgrid's booking path.
     let store = db.store.clone();
+    let pairs = referrals.clone();
     let slots: Arc<Vec<i64>> = Arc::new(medgrid_slots.iter().map(|s| s.id).collect());
     let medgrid = fire(args.attempts, move |i| {
-        let (store, slots) = (store.clone(), slots.clone());
+        let (store, slots, pairs) = (store.clone(), slots.clone(), pairs.clone());
         async move {
+            let (referral, resident) = pairs[i % pairs.len()];
             let req = BookingRequest {
                 slot_id: slots[(i * 7_919) % slots.len()],
-                resident_id: (i % 2_000) as i64 + 1,
-                referral_id: Some(1),
+                resident_id: resident,
+                referral_id: Some(referral),
                 idempotency_key: format!("m{i}"),
                 now: at(10, 12),
             };

@@ -22,6 +22,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failure should stop it loudly
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -32,9 +35,7 @@ use medgrid_sim::table::Kind;
 use medgrid_sim::{schema, Params, Schema};
 use medgrid_store::bulk::{pg_copy, write_copy_files};
 use medgrid_store::{Actor, DbKind, Refs};
-use medgrid_testkit::TestDb;
 
-const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
 /// SQLite's page cache during the baseline, as the loader sets it (bulk.rs).
 const SQLITE_CACHE_KIB: i64 = 256 * 1024;
 
@@ -45,33 +46,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        residents: 20_000,
-        seed: 1,
-        kinds: vec![DbKind::Sqlite, DbKind::Postgres],
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--residents" => {
-                a.residents = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--residents N")
-            }
-            "--seed" => a.seed = it.next().and_then(|v| v.parse().ok()).expect("--seed N"),
-            "--db" => {
-                a.kinds = match it.next().as_deref() {
-                    Some("sqlite") => vec![DbKind::Sqlite],
-                    Some("postgres") => vec![DbKind::Postgres],
-                    _ => panic!("--db sqlite|postgres"),
-                }
-            }
-            // cargo bench passes --bench; other harness flags mean nothing here.
-            _ => {}
-        }
+    Args {
+        residents: common::flag("--residents").unwrap_or(20_000),
+        seed: common::flag("--seed").unwrap_or(1),
+        kinds: common::kinds(),
     }
-    a
 }
 
 fn main() {
@@ -81,7 +60,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let layout = parse_layout(JINHUA).unwrap();
+    let layout = parse_layout(common::JINHUA).unwrap();
     let params = Params::new(
         args.seed,
         args.residents,
@@ -104,7 +83,7 @@ async fn bench(kind: DbKind, layout: &Layout, params: &Params) {
     let loaded: Vec<&'static Schema> = schema::loaded().collect();
 
     // Registry ids are the same in every fresh database, so one set of files serves all.
-    let db = registered(kind, layout, params).await;
+    let db = common::registered(kind, layout, params.seed).await;
     let refs = Refs::load(&db.store, 1, layout, params.seed).await.unwrap();
     let dir = std::env::temp_dir().join(format!("medgrid-bench-load-{}", std::process::id()));
     let started = Instant::now();
@@ -130,7 +109,7 @@ async fn bench(kind: DbKind, layout: &Layout, params: &Params) {
     for recipe in [false, true] {
         let db = match fresh.take() {
             Some(db) => db,
-            None => registered(kind, layout, params).await,
+            None => common::registered(kind, layout, params.seed).await,
         };
         let seconds = match kind {
             DbKind::Postgres => copy_files(&db.url, &loaded, &dir, recipe).await,
@@ -151,7 +130,7 @@ async fn bench(kind: DbKind, layout: &Layout, params: &Params) {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
-    let db = registered(kind, layout, params).await;
+    let db = common::registered(kind, layout, params.seed).await;
     let started = Instant::now();
     let summary = db
         .store
@@ -168,24 +147,6 @@ async fn bench(kind: DbKind, layout: &Layout, params: &Params) {
         rate / rates[0],
         rate / rates[1]
     );
-}
-
-/// A fresh database holding the Jinhua layout (city 1) and its staff.
-async fn registered(kind: DbKind, layout: &Layout, params: &Params) -> TestDb {
-    let db = TestDb::new(kind).await;
-    let actor = Actor::system("bench");
-    let city = db
-        .store
-        .import_layout(&actor, layout)
-        .await
-        .unwrap()
-        .city_id;
-    assert_eq!(city, 1);
-    db.store
-        .register_staff(&actor, city, layout, params.seed)
-        .await
-        .unwrap();
-    db
 }
 
 /// PostgreSQL's own path: one `COPY` per table in one transaction. Seconds.

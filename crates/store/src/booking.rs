@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use sqlx::Row;
 
-use medgrid_domain::access::Id;
+use medgrid_domain::access::{Id, OrgPath};
 use medgrid_domain::capacity::{BookingKind, Policy};
 use medgrid_domain::org::{MemberRole, Unit};
 use medgrid_domain::{FieldError, Invalid};
@@ -72,6 +72,15 @@ macro_rules! booking_from_row {
             status: $r.try_get("status")?,
         }
     };
+}
+
+fn slot_taken() -> StoreError {
+    StoreError::Conflict(FieldError::new(
+        "slot",
+        "taken",
+        "该号源已被预约",
+        "the slot is already booked",
+    ))
 }
 
 fn key_reused() -> StoreError {
@@ -253,6 +262,21 @@ impl Store {
         self.slots(session_id).await
     }
 
+    /// Referrals addressed to `unit_id` that are still open or booked, as (referral, resident),
+    /// oldest first: the receiving side's worklist starts here.
+    pub async fn referrals_to(&self, unit_id: Id, limit: i64) -> Result<Vec<(Id, Id)>, StoreError> {
+        Ok(read!(self, |p| {
+            sqlx::query_as(
+            "SELECT id, resident_id FROM referral WHERE to_unit_id = $1 \
+             AND status NOT IN ('cancelled', 'expired', 'declined') ORDER BY requested_at, id LIMIT $2"
+        )
+        .bind(unit_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await?
+        }))
+    }
+
     /// The slots of a session, in time order.
     pub async fn slots(&self, session_id: Id) -> Result<Vec<Slot>, StoreError> {
         read!(self, |p| {
@@ -335,12 +359,7 @@ impl Store {
                 return Ok(b);
             }
             Some((status, None)) if status != "free" => {
-                return Err(StoreError::Conflict(FieldError::new(
-                    "slot",
-                    "taken",
-                    "该号源已被预约",
-                    "the slot is already booked",
-                )));
+                return Err(slot_taken());
             }
             Some(_) => {}
         }
@@ -375,12 +394,7 @@ impl Store {
                 };
                 let earlier: Option<Id> = r.try_get("id")?;
                 if earlier.is_none() {
-                    return Err(StoreError::Conflict(FieldError::new(
-                        "slot",
-                        "taken",
-                        "该号源已被预约",
-                        "the slot is already booked",
-                    )));
+                    return Err(slot_taken());
                 }
                 let b = booking_from_row!(r);
                 if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
@@ -391,8 +405,47 @@ impl Store {
             let group_id: Id = slot.try_get("group_id")?;
             let starts_at: NaiveDateTime = slot.try_get("starts_at")?;
             let reserved: bool = slot.try_get("reserved")?;
+            let session_id: Id = slot.try_get("session_id")?;
+            // Where the slot is, and whether the parties named exist, in one round trip: the
+            // resident must exist; a referral booking must name a referral of that resident
+            // addressed to this unit, or the reserved share could be taken by anyone quoting
+            // any referral.
+            let place = sqlx::query(
+                "SELECT u.id, u.city_id, u.grid_id, \
+                 (SELECT r.id FROM resident r WHERE r.id = $2) AS resident, \
+                 (SELECT f.id FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
+                  AND f.to_unit_id = u.id) AS referral \
+                 FROM care_session c JOIN unit u ON u.id = c.unit_id WHERE c.id = $1",
+            )
+            .bind(session_id)
+            .bind(req.resident_id)
+            .bind(req.referral_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let unit_id: Id = place.try_get("id")?;
+            let resident: Option<Id> = place.try_get("resident")?;
+            let referral: Option<Id> = place.try_get("referral")?;
             // Judged after winning, inside the transaction: a refusal rolls the update back.
-            if let Err(e) = policy.may_take(reserved, kind, starts_at, req.now) {
+            let refused = if let Err(e) = policy.may_take(reserved, kind, starts_at, req.now) {
+                Some(e)
+            } else if resident.is_none() {
+                Some(FieldError::new(
+                    "resident_id",
+                    "not_found",
+                    "居民不存在",
+                    "no such resident",
+                ))
+            } else if req.referral_id.is_some() && referral.is_none() {
+                Some(FieldError::new(
+                    "referral_id",
+                    "not_for_this_slot",
+                    "该转诊不属于此居民或未转往此机构",
+                    "the referral is not this resident's, or not to this unit",
+                ))
+            } else {
+                None
+            };
+            if let Some(e) = refused {
                 tx.rollback().await?;
                 return Err(StoreError::Invalid(Invalid::one(e)));
             }
@@ -424,7 +477,6 @@ impl Store {
                 other => other?,
             };
             let booking = booking_from_row!(r);
-            let session_id: Id = slot.try_get("session_id")?;
             audit_insert!(
                 &mut *tx,
                 &AuditEntry {
@@ -432,7 +484,12 @@ impl Store {
                     action: "slot.book",
                     resource_type: "Appointment",
                     resource_id: Some(format!("booking-{}", booking.id)),
-                    target: None,
+                    target: Some(OrgPath {
+                        city: place.try_get("city_id")?,
+                        grid: place.try_get("grid_id")?,
+                        group: Some(group_id),
+                        unit: Some(unit_id),
+                    }),
                     outcome: Outcome::Ok,
                     detail: Some(format!(
                         "slot {} session {session_id} resident {} {}",

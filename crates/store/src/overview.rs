@@ -70,16 +70,15 @@ impl From<Figures> for GroupOverview {
 impl Store {
     /// Figures of every group that has residents, by group id, as last computed.
     pub async fn group_overviews(&self) -> Result<Vec<GroupOverview>, StoreError> {
-        let rows: Vec<Figures> =
-            read!(self, |p| {
-                sqlx::query_as(
+        let rows: Vec<Figures> = read!(self, |p| {
+            sqlx::query_as(
             "SELECT group_id, residents, contracted, visits, primary_visits, in_region_visits, \
              admissions, referrals_up, referrals_down, first_day, last_day \
              FROM group_figures ORDER BY group_id"
         )
         .fetch_all(p)
         .await?
-            });
+        });
         Ok(rows.into_iter().map(GroupOverview::from).collect())
     }
 

@@ -1257,8 +1257,30 @@ async fn reserved_slots_wait_for_referrals_then_return(store: Store) {
         StoreError::Invalid(inv) => assert_eq!(inv.0[0].code, "reserved_for_referrals"),
         other => panic!("{other:?}"),
     }
+    // A referral booking must quote a referral of that resident to this unit.
+    let referrals = store.referrals_to(lead.id, 5).await.unwrap();
+    let (referral, patient) = referrals[0];
+    for (bad, field) in [
+        (
+            request(reserved[0].id, patient + 1, "k5", Some(referral)),
+            "referral_id",
+        ),
+        (
+            request(reserved[0].id, 999_999, "k6", Some(referral)),
+            "resident_id",
+        ),
+    ] {
+        match store.book(&actor, &policy, &bad).await.unwrap_err() {
+            StoreError::Invalid(inv) => assert_eq!(inv.0[0].field, field),
+            other => panic!("{other:?}"),
+        }
+    }
     let b = store
-        .book(&actor, &policy, &request(reserved[0].id, 1, "k2", Some(1)))
+        .book(
+            &actor,
+            &policy,
+            &request(reserved[0].id, patient, "k2", Some(referral)),
+        )
         .await
         .unwrap();
     assert_eq!((b.kind.as_str(), b.status.as_str()), ("referral", "booked"));
