@@ -139,6 +139,36 @@ impl Store {
         let positions = Policy::reserved_positions(draft.capacity, draft.reserved);
         write!(self, |p| {
             let mut tx = p.begin().await?;
+            // The department must be the unit's, and the clinician must practise there.
+            let (department, site): (Option<Id>, Option<Id>) = sqlx::query_as(
+                "SELECT (SELECT id FROM department WHERE unit_id = $1 AND code = $2), \
+                 (SELECT id FROM practice_site WHERE unit_id = $1 AND practitioner_id = $3)",
+            )
+            .bind(unit.id)
+            .bind(draft.department_code.trim())
+            .bind(draft.practitioner_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut wrong = Vec::new();
+            if department.is_none() {
+                wrong.push(FieldError::new(
+                    "department_code",
+                    "not_found",
+                    "该机构没有此科室",
+                    "the unit has no such department",
+                ));
+            }
+            if draft.practitioner_id.is_some() && site.is_none() {
+                wrong.push(FieldError::new(
+                    "practitioner_id",
+                    "not_at_unit",
+                    "该医师不在此机构执业",
+                    "the practitioner does not practise at this unit",
+                ));
+            }
+            if !wrong.is_empty() {
+                return Err(StoreError::Invalid(Invalid(wrong)));
+            }
             let session_id: Id = sqlx::query_scalar(
                 "INSERT INTO care_session (group_id, unit_id, department_code, practitioner_id, \
                  starts_at, slot_minutes, capacity, reserved, created_at) \

@@ -1167,6 +1167,14 @@ async fn city_for_booking(store: &Store) -> (medgrid_domain::org::Unit, medgrid_
     (lead, other)
 }
 
+/// A general-practice session at a primary unit.
+fn primary_draft(capacity: u32, reserved: u32) -> medgrid_store::booking::SessionDraft {
+    medgrid_store::booking::SessionDraft {
+        department_code: "QK".into(),
+        ..draft(capacity, reserved)
+    }
+}
+
 fn draft(capacity: u32, reserved: u32) -> medgrid_store::booking::SessionDraft {
     medgrid_store::booking::SessionDraft {
         department_code: "XXG".into(),
@@ -1233,9 +1241,28 @@ async fn a_lead_session_keeps_its_reserved_share(store: Store) {
         .await
         .unwrap();
     assert_eq!(more.iter().filter(|s| s.reserved).count(), 15);
+    // The department must be the unit's and the clinician must practise there.
+    let mut bad = draft(30, 10);
+    bad.department_code = "NOPE".into();
+    bad.practitioner_id = Some(999_999);
+    match store
+        .open_care_session(&actor, &lead, &bad, &policy)
+        .await
+        .unwrap_err()
+    {
+        StoreError::Invalid(inv) => {
+            let fields: Vec<&str> = inv.0.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["department_code", "practitioner_id"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        store.slots(session + 1).await.unwrap().is_empty(),
+        "nothing written"
+    );
     // Other units reserve what they choose.
     store
-        .open_care_session(&actor, &other, &draft(12, 0), &policy)
+        .open_care_session(&actor, &other, &primary_draft(12, 0), &policy)
         .await
         .unwrap();
 }
@@ -1305,7 +1332,7 @@ async fn simultaneous_bookings_never_share_a_slot(store: Store) {
     let policy = medgrid_domain::capacity::Policy::default();
     let actor = Actor::system("test");
     let (_, slots) = store
-        .open_care_session(&actor, &other, &draft(5, 0), &policy)
+        .open_care_session(&actor, &other, &primary_draft(5, 0), &policy)
         .await
         .unwrap();
     // 40 patients at once, each trying every slot from a different starting point until one
@@ -1350,7 +1377,7 @@ async fn a_retried_booking_returns_the_first(store: Store) {
     let policy = medgrid_domain::capacity::Policy::default();
     let actor = Actor::system("test");
     let (_, slots) = store
-        .open_care_session(&actor, &other, &draft(3, 0), &policy)
+        .open_care_session(&actor, &other, &primary_draft(3, 0), &policy)
         .await
         .unwrap();
     let first = store
