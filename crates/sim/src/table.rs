@@ -85,7 +85,8 @@ pub trait SinkFactory {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot write {path}: {source}")]
+    // The cause is the error's source, which reports print after this line.
+    #[error("cannot write {path}")]
     Io {
         path: String,
         source: std::io::Error,
