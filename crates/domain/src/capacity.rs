@@ -96,6 +96,48 @@ impl Policy {
         Ok(())
     }
 
+    /// Beds of a ward that must be kept for referrals (rounded up).
+    pub fn reserved_beds_needed(&self, beds: u32) -> u32 {
+        let (num, den) = self.bed_share;
+        (beds * num).div_ceil(den.max(1))
+    }
+
+    /// Checks a ward's beds and reservation; a lead hospital's wards keep the bed share.
+    pub fn check_ward(&self, beds: u32, reserved: u32, lead: bool) -> Result<(), FieldError> {
+        if beds == 0 || beds > 2000 {
+            return Err(FieldError::new(
+                "beds",
+                "out_of_range",
+                "床位数须在 1 到 2000 之间",
+                "must be between 1 and 2000",
+            ));
+        }
+        if reserved > beds {
+            return Err(FieldError::new(
+                "reserved_beds",
+                "above_capacity",
+                "预留床位不能多于床位总数",
+                "cannot exceed the beds",
+            ));
+        }
+        let needed = self.reserved_beds_needed(beds);
+        if lead && reserved < needed {
+            let (num, den) = self.bed_share;
+            return Err(FieldError::new(
+                "reserved_beds",
+                "below_reservation",
+                format!("牵头医院病区须为基层转诊预留不少于 {num}/{den} 的床位：{beds} 张床至少预留 {needed} 张"),
+                format!("a lead-hospital ward must reserve at least {num}/{den} of its beds for referrals: {needed} of {beds}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The moment an admission on `day` is judged against, like a slot's start.
+    pub fn admission_moment(&self, day: chrono::NaiveDate) -> NaiveDateTime {
+        day.and_time(self.release_at)
+    }
+
     /// When the slots of a session starting at `start` open.
     pub fn opens_at(&self, start: NaiveDateTime) -> NaiveDateTime {
         let day = start

@@ -121,6 +121,7 @@ pub async fn load_if_empty(
         tree.city.name, summary.grids, summary.groups, summary.units
     );
     load_population(store, &actor, summary.city_id, &layout, residents, seed).await?;
+    open_demo_clinics(store, &actor, lead).await?;
     println!("demo accounts (password for all: {password}):");
     for (username, display, role, org) in accounts {
         let input = UserInput {
@@ -134,6 +135,42 @@ pub async fn load_if_empty(
         println!("  {:<16} {:<12} {}", user.username, role.label_zh(), org);
     }
     println!();
+    Ok(())
+}
+
+/// Opens the lead hospital's cardiology clinic for the coming two weeks (a morning session a
+/// day, a third of it reserved for referrals), so that a family doctor can refer and book at
+/// once in the demo.
+async fn open_demo_clinics(
+    store: &Store,
+    actor: &Actor,
+    lead: &medgrid_domain::org::Unit,
+) -> anyhow::Result<()> {
+    let policy = medgrid_domain::capacity::Policy::default();
+    let today = medgrid_store::local_now().date();
+    let mut opened = 0;
+    for day in 1..=14 {
+        let Some(date) = today.checked_add_days(chrono::Days::new(day)) else {
+            continue;
+        };
+        let draft = medgrid_store::booking::SessionDraft {
+            department_code: "XXG".into(),
+            practitioner_id: None,
+            starts_at: date.and_time(chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default()),
+            slot_minutes: 10,
+            capacity: 24,
+            reserved: 8,
+        };
+        store
+            .open_care_session(actor, lead, &draft, &policy)
+            .await
+            .context("opening the demo clinics")?;
+        opened += 1;
+    }
+    println!(
+        "  {opened} cardiology sessions opened at {} (8 of 24 slots reserved for referrals)",
+        lead.legal_name
+    );
     Ok(())
 }
 

@@ -432,6 +432,8 @@ fn init_logging(config: &Config) {
 async fn serve(config: &Config, store: Store) -> anyhow::Result<()> {
     let state =
         AppState::new(store.clone(), config.web.clone()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    // Referral timers and the notification channel run beside the server.
+    let jobs = medgrid_web::jobs::spawn(state.clone(), Box::new(medgrid_web::jobs::LoggingChannel));
     let app = medgrid_web::router(state);
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
@@ -446,6 +448,7 @@ async fn serve(config: &Config, store: Store) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("server failed")?;
+    jobs.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -388,3 +388,156 @@ fn browser_journey() {
     drop(browser);
     server.stop();
 }
+
+fn log_in(browser: &Browser, server: &Server, username: &str) {
+    browser.goto(&server.url("/login"));
+    let user = browser.find("#username");
+    browser.type_into(&user, username);
+    let pass = browser.find("#password");
+    browser.type_into(&pass, PASSWORD);
+    let submit = browser.find("#login-submit");
+    browser.click(&submit);
+    browser.wait_text("退出");
+}
+
+fn log_out(browser: &Browser) {
+    let out = browser.find("#logout");
+    browser.click(&out);
+    browser.find("#username");
+}
+
+/// Clicks the first element matching `css` whose text starts with `text`.
+fn click_text(browser: &Browser, css: &str, text: &str) {
+    let all = browser.find_all(css);
+    let target = all
+        .iter()
+        .find(|e| browser.text(e).starts_with(text))
+        .unwrap_or_else(|| panic!("no {css} reading {text}"))
+        .clone();
+    browser.click(&target);
+}
+
+fn status_of(browser: &Browser) -> String {
+    let s = browser.find("#referral-status");
+    browser.text(&s)
+}
+
+/// The referral's closed loop in the browser on the demo city: a family doctor refers a
+/// patient up and books one of the lead hospital's reserved slots once the specialist has
+/// accepted; the specialist records the arrival, completes with a summary for the referrer and
+/// refers the patient down with a care plan; the family doctor accepts the down-referral and
+/// finds the follow-up task on the list.
+#[test]
+fn referral_journey() {
+    let server = Server::demo(&sqlite_url("referral"));
+    let browser = Browser::start();
+
+    log_in(&browser, &server, "doctor");
+    browser.goto(&server.url("/referrals/new?q=王"));
+    let choose = browser.find("a.choose-resident");
+    browser.click(&choose);
+    let chosen = browser.find("#chosen-resident");
+    let patient = browser.text(&chosen);
+    assert!(patient.contains("患者"), "{patient}");
+    click_text(&browser, "select[name=to_unit_id] option", "金华市人民医院");
+    let dept = browser.find("input[name=to_department_code]");
+    browser.type_into(&dept, "XXG");
+    let dx = browser.find("input[name=diagnosis]");
+    browser.type_into(&dx, "I21.0");
+    let reason = browser.find("input[name=reason]");
+    browser.type_into(&reason, "胸痛待查，需冠脉评估");
+    let send = browser.find("#send-referral");
+    browser.click(&send);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已发送");
+    let url = browser.current_url();
+    let referral_path = url
+        .split("/referrals/")
+        .nth(1)
+        .and_then(|r| r.split('?').next())
+        .map(|id| format!("/referrals/{id}"))
+        .expect("the referral's page");
+    // Booking is for accepted referrals only: no slots are offered yet.
+    assert!(browser.find_all("button.book-slot").is_empty());
+    log_out(&browser);
+
+    // The specialist finds it on the incoming worklist and accepts it.
+    log_in(&browser, &server, "specialist");
+    browser.goto(&server.url("/referrals?view=incoming"));
+    let rows = browser.find_all("a.referral-link");
+    assert!(!rows.is_empty(), "the referral is on the incoming list");
+    browser.goto(&server.url(&referral_path));
+    let accept = browser.find("#do-accept");
+    browser.click(&accept);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已接收");
+    log_out(&browser);
+
+    // The family doctor books a reserved slot.
+    log_in(&browser, &server, "doctor");
+    browser.goto(&server.url(&referral_path));
+    let slots = browser.find_all("button.book-slot");
+    assert!(!slots.is_empty(), "reserved slots are open to the referral");
+    browser.click(&slots[0]);
+    browser.wait_text("预约号");
+    assert_eq!(status_of(&browser), "已预约");
+    let booking = browser.find("#booking");
+    assert!(browser.text(&booking).contains("BK"), "a booking reference");
+    log_out(&browser);
+
+    // The specialist: arrival, completion with a summary, then a down-referral.
+    log_in(&browser, &server, "specialist");
+    browser.goto(&server.url(&referral_path));
+    let arrive = browser.find("#do-arrive");
+    browser.click(&arrive);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已到诊");
+    let summary = browser.find("#complete-form textarea[name=outcome_summary]");
+    browser.type_into(&summary, "冠脉造影未见严重狭窄，予药物治疗");
+    let complete = browser.find("#do-complete");
+    browser.click(&complete);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已完成");
+    let summary = browser.find("#outcome-summary");
+    assert!(browser.text(&summary).contains("药物治疗"));
+    let down = browser.find("#refer-down");
+    browser.click(&down);
+    let plan = browser.find("textarea[name=care_plan]");
+    browser.type_into(&plan, "每两周随访血压、心率，监测胸痛症状");
+    let send = browser.find("#send-referral");
+    browser.click(&send);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已发送");
+    let care = browser.find("#care-plan");
+    assert!(browser.text(&care).contains("每两周随访"));
+    let down_path = browser
+        .current_url()
+        .split("/referrals/")
+        .nth(1)
+        .and_then(|r| r.split('?').next())
+        .map(|id| format!("/referrals/{id}"))
+        .expect("the down-referral's page");
+    assert_ne!(down_path, referral_path);
+    log_out(&browser);
+
+    // The family doctor accepts it; the follow-up task appears on the list.
+    log_in(&browser, &server, "doctor");
+    browser.goto(&server.url(&down_path));
+    let accept = browser.find("#do-accept");
+    browser.click(&accept);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已接收");
+    browser.goto(&server.url("/follow-ups"));
+    let tasks = browser.find_all("tr.follow-up");
+    assert_eq!(tasks.len(), 1, "one follow-up task from the down-referral");
+    assert!(browser.text(&tasks[0]).contains("每两周随访"));
+    // The referrer sees the summary the receiving side sent back.
+    browser.goto(&server.url(&referral_path));
+    let summary = browser.find("#outcome-summary");
+    assert!(browser.text(&summary).contains("药物治疗"));
+    browser.screenshot(
+        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journey-referral.png"),
+    );
+    drop(browser);
+    server.stop();
+}

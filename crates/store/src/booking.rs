@@ -57,6 +57,87 @@ pub struct BookingRequest {
     pub referral_id: Option<Id>,
     pub idempotency_key: String,
     pub now: NaiveDateTime,
+    /// The token of a hold on this slot (from [`Store::hold_slot`] or a waitlist offer).
+    pub hold_token: Option<String>,
+    /// Rescheduling: the live booking this one replaces, released in the same transaction.
+    pub replaces: Option<Id>,
+}
+
+impl BookingRequest {
+    /// A plain request: no hold, nothing replaced.
+    pub fn new(
+        slot_id: Id,
+        resident_id: Id,
+        referral_id: Option<Id>,
+        idempotency_key: &str,
+        now: NaiveDateTime,
+    ) -> Self {
+        Self {
+            slot_id,
+            resident_id,
+            referral_id,
+            idempotency_key: idempotency_key.to_owned(),
+            now,
+            hold_token: None,
+            replaces: None,
+        }
+    }
+}
+
+/// A slot kept for one booker until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    pub slot_id: Id,
+    pub token: String,
+    pub until: NaiveDateTime,
+}
+
+/// A free slot found for a booker, with why it may or may not be taken now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FreeSlot {
+    pub slot_id: Id,
+    pub session_id: Id,
+    pub unit_id: Id,
+    pub unit_name: String,
+    pub department_code: String,
+    pub practitioner_id: Option<Id>,
+    pub practitioner_name: Option<String>,
+    pub starts_at: NaiveDateTime,
+    pub slot_minutes: i64,
+    pub reserved: bool,
+    pub expert_visit: bool,
+    /// `None` when bookable now; otherwise the reason in Chinese.
+    pub refused_zh: Option<String>,
+}
+
+/// Where to look for capacity.
+#[derive(Debug, Clone, Default)]
+pub struct SlotSearch {
+    pub group_id: Option<Id>,
+    pub unit_id: Option<Id>,
+    pub department_code: Option<String>,
+    pub practitioner_id: Option<Id>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    /// Judge as a referral booking (reserved slots count).
+    pub for_referral: bool,
+    pub limit: i64,
+}
+
+/// A referral waiting for capacity (the "no slot available" queue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueEntry {
+    pub id: Id,
+    pub referral_id: Id,
+    pub resident_name: String,
+    pub unit_id: Id,
+    pub unit_name: String,
+    pub department_code: String,
+    pub priority: String,
+    pub deadline: NaiveDateTime,
+    pub status: String,
+    pub offered_slot_id: Option<Id>,
+    pub created_at: NaiveDateTime,
 }
 
 macro_rules! booking_from_row {
@@ -388,7 +469,7 @@ impl Store {
                 }
                 return Ok(b);
             }
-            Some((status, None)) if status != "free" => {
+            Some((status, None)) if status == "booked" => {
                 return Err(slot_taken());
             }
             Some(_) => {}
@@ -399,10 +480,14 @@ impl Store {
             // slot is free, and PostgreSQL re-checks that condition after waiting for a rival.
             // Most attempts at a popular session lose here, so losing costs one round trip more.
             let won = sqlx::query(
-                "UPDATE slot SET status = 'booked' WHERE id = $1 AND status = 'free' \
+                "UPDATE slot SET status = 'booked', hold_until = NULL, hold_token = NULL, \
+                 hold_referral_id = NULL WHERE id = $1 AND (status = 'free' OR (status = 'held' \
+                 AND (hold_until <= $2 OR hold_token = $3))) \
                  RETURNING group_id, starts_at, reserved, session_id",
             )
             .bind(req.slot_id)
+            .bind(req.now)
+            .bind(req.hold_token.as_deref())
             .fetch_optional(&mut *tx)
             .await?;
             let Some(slot) = won else {
@@ -443,18 +528,29 @@ impl Store {
             let place = sqlx::query(
                 "SELECT u.id, u.city_id, u.grid_id, \
                  (SELECT r.id FROM resident r WHERE r.id = $2) AS resident, \
-                 (SELECT f.id FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
-                  AND f.to_unit_id = u.id) AS referral \
+                 (SELECT f.status FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
+                  AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
+                  AND f.kind = 'referral') AS referral, \
+                 (SELECT b.slot_id FROM booking b WHERE b.id = $4 AND b.status = 'booked' \
+                  AND b.resident_id = $2) AS replaced_slot \
                  FROM care_session c JOIN unit u ON u.id = c.unit_id WHERE c.id = $1",
             )
             .bind(session_id)
             .bind(req.resident_id)
             .bind(req.referral_id)
+            .bind(req.replaces)
             .fetch_one(&mut *tx)
             .await?;
             let unit_id: Id = place.try_get("id")?;
             let resident: Option<Id> = place.try_get("resident")?;
-            let referral: Option<Id> = place.try_get("referral")?;
+            let referral: Option<String> = place.try_get("referral")?;
+            let replaced_slot: Option<Id> = place.try_get("replaced_slot")?;
+            // A referral is booked once it is accepted; rescheduling keeps it booked.
+            let referral_ready = match (referral.as_deref(), req.replaces) {
+                (Some("accepted"), None) => true,
+                (Some("booked"), Some(_)) => true,
+                _ => false,
+            };
             // Judged after winning, inside the transaction: a refusal rolls the update back.
             let refused = if let Err(e) = policy.may_take(reserved, kind, starts_at, req.now) {
                 Some(e)
@@ -472,12 +568,41 @@ impl Store {
                     "该转诊不属于此居民或未转往此机构",
                     "the referral is not this resident's, or not to this unit",
                 ))
+            } else if req.referral_id.is_some() && !referral_ready {
+                Some(FieldError::new(
+                    "referral_id",
+                    "not_accepted",
+                    "转诊须先由接收方接收后才能预约",
+                    "the referral must be accepted before it is booked",
+                ))
+            } else if req.replaces.is_some() && replaced_slot.is_none() {
+                Some(FieldError::new(
+                    "replaces",
+                    "not_found",
+                    "要改约的预约不存在或已取消",
+                    "the booking to reschedule does not exist or is no longer live",
+                ))
             } else {
                 None
             };
             if let Some(e) = refused {
                 tx.rollback().await?;
                 return Err(StoreError::Invalid(Invalid::one(e)));
+            }
+            // Rescheduling releases the old booking first, so that the referral's one live
+            // booking moves rather than doubles.
+            if let (Some(old), Some(old_slot)) = (req.replaces, replaced_slot) {
+                sqlx::query(
+                    "UPDATE booking SET status = 'rescheduled', cancelled_at = $2 WHERE id = $1",
+                )
+                .bind(old)
+                .bind(crate::now())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE slot SET status = 'free' WHERE id = $1")
+                    .bind(old_slot)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let reference = format!("BK{group_id}-{}-{}", req.slot_id, req.resident_id);
             let r = sqlx::query(&format!(
@@ -507,6 +632,41 @@ impl Store {
                 other => other?,
             };
             let booking = booking_from_row!(r);
+            if let (Some(referral_id), None) = (req.referral_id, req.replaces) {
+                sqlx::query("UPDATE referral SET status = 'booked', updated_at = $2, escalated_at = NULL, escalation = NULL WHERE id = $1 AND status = 'accepted'")
+                    .bind(referral_id)
+                    .bind(req.now)
+                    .execute(&mut *tx)
+                    .await?;
+                let f = sqlx::query(&format!(
+                    "{} WHERE f.id = $1",
+                    crate::referral::REFERRAL_SELECT
+                ))
+                .bind(referral_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let f = crate::referral::referral_from_row!(f);
+                let note = format!(
+                    "{} {}",
+                    booking.reference,
+                    starts_at.format("%Y-%m-%d %H:%M")
+                );
+                crate::referral::record_event!(
+                    tx,
+                    &f,
+                    "book",
+                    Some("accepted"),
+                    "booked",
+                    "sender",
+                    actor,
+                    Some(note.as_str()),
+                    req.now
+                );
+                sqlx::query("UPDATE waitlist SET status = 'fulfilled' WHERE referral_id = $1 AND status IN ('waiting', 'offered')")
+                    .bind(referral_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             audit_insert!(
                 &mut *tx,
                 &AuditEntry {
@@ -532,5 +692,299 @@ impl Store {
             tx.commit().await?;
             Ok(booking)
         })
+    }
+}
+
+fn hold_lost() -> StoreError {
+    StoreError::Conflict(FieldError::new(
+        "slot",
+        "not_free",
+        "该号源已被预约或暂留",
+        "the slot is booked or held by someone else",
+    ))
+}
+
+impl Store {
+    /// Keeps a free slot for one booker for `minutes` (1 to 60); the token confirms it with
+    /// [`Store::book`]. An expired hold counts as free.
+    pub async fn hold_slot(
+        &self,
+        actor: &Actor,
+        slot_id: Id,
+        referral_id: Option<Id>,
+        minutes: i64,
+        now: NaiveDateTime,
+    ) -> Result<Hold, StoreError> {
+        if !(1..=60).contains(&minutes) {
+            return Err(Invalid::one(FieldError::new(
+                "minutes",
+                "out_of_range",
+                "暂留时长须在 1 到 60 分钟之间",
+                "a hold lasts 1 to 60 minutes",
+            ))
+            .into());
+        }
+        let token = format!(
+            "H{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        let until = now + chrono::Duration::minutes(minutes);
+        write!(self, |p| {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(
+                "UPDATE slot SET status = 'held', hold_until = $2, hold_token = $3, hold_referral_id = $4 \
+                 WHERE id = $1 AND (status = 'free' OR (status = 'held' AND hold_until <= $5))",
+            )
+            .bind(slot_id)
+            .bind(until)
+            .bind(&token)
+            .bind(referral_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Err(hold_lost());
+            }
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "slot.hold",
+                    resource_type: "Slot",
+                    resource_id: Some(format!("slot-{slot_id}")),
+                    target: None,
+                    outcome: Outcome::Ok,
+                    detail: Some(format!("until {until} referral {referral_id:?}")),
+                }
+            )?;
+            tx.commit().await?;
+            Ok(Hold {
+                slot_id,
+                token,
+                until,
+            })
+        })
+    }
+
+    /// A booking by its id.
+    pub async fn booking(&self, id: Id) -> Result<Booking, StoreError> {
+        read!(self, |p| {
+            let r = sqlx::query(&format!(
+                "SELECT {BOOKING_COLUMNS} FROM booking WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(p)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok(booking_from_row!(r))
+        })
+    }
+
+    /// A booking by the reference the patient was given.
+    pub async fn booking_by_reference(&self, reference: &str) -> Result<Booking, StoreError> {
+        read!(self, |p| {
+            let r = sqlx::query(&format!(
+                "SELECT {BOOKING_COLUMNS} FROM booking WHERE reference = $1"
+            ))
+            .bind(reference.trim())
+            .fetch_optional(p)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok(booking_from_row!(r))
+        })
+    }
+
+    /// The live booking of a referral, with its slot's start and unit.
+    pub async fn referral_booking(
+        &self,
+        referral_id: Id,
+    ) -> Result<Option<(Booking, NaiveDateTime, String)>, StoreError> {
+        read!(self, |p| {
+            let r = sqlx::query(
+                "SELECT b.id, b.group_id, b.slot_id, b.resident_id, b.referral_id, b.kind, \
+                 b.reference, b.status, s.starts_at, u.legal_name FROM booking b \
+                 JOIN slot s ON s.id = b.slot_id JOIN care_session c ON c.id = s.session_id \
+                 JOIN unit u ON u.id = c.unit_id WHERE b.referral_id = $1 AND b.status = 'booked'",
+            )
+            .bind(referral_id)
+            .fetch_optional(p)
+            .await?;
+            match r {
+                None => Ok(None),
+                Some(r) => Ok(Some((
+                    booking_from_row!(r),
+                    r.try_get("starts_at")?,
+                    r.try_get("legal_name")?,
+                ))),
+            }
+        })
+    }
+
+    /// Cancels a live booking and frees its slot; a referral's booking sends the referral back
+    /// to "accepted" so it can be booked again. The freed slot is offered to the first referral
+    /// waiting for that clinic (green channel first).
+    pub async fn cancel_booking(
+        &self,
+        actor: &Actor,
+        booking_id: Id,
+        now: NaiveDateTime,
+        offer_hours: i64,
+    ) -> Result<Booking, StoreError> {
+        let cancelled = write!(self, |p| {
+            let mut tx = p.begin().await?;
+            let r = sqlx::query(&format!(
+                "UPDATE booking SET status = 'cancelled', cancelled_at = $2 \
+                 WHERE id = $1 AND status = 'booked' RETURNING {BOOKING_COLUMNS}"
+            ))
+            .bind(booking_id)
+            .bind(crate::now())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(r) = r else {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict(FieldError::new(
+                    "booking",
+                    "not_live",
+                    "该预约不存在或已取消",
+                    "the booking does not exist or is no longer live",
+                )));
+            };
+            let b = booking_from_row!(r);
+            sqlx::query("UPDATE slot SET status = 'free', hold_until = NULL, hold_token = NULL, hold_referral_id = NULL WHERE id = $1")
+                .bind(b.slot_id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(referral_id) = b.referral_id {
+                let moved = sqlx::query(
+                    "UPDATE referral SET status = 'accepted', updated_at = $2 WHERE id = $1 AND status = 'booked'",
+                )
+                .bind(referral_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() == 1 {
+                    let f = sqlx::query(&format!(
+                        "{} WHERE f.id = $1",
+                        crate::referral::REFERRAL_SELECT
+                    ))
+                    .bind(referral_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let f = crate::referral::referral_from_row!(f);
+                    crate::referral::record_event!(
+                        tx,
+                        &f,
+                        "unbook",
+                        Some("booked"),
+                        "accepted",
+                        "sender",
+                        actor,
+                        Some(b.reference.as_str()),
+                        now
+                    );
+                }
+            }
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "slot.cancel",
+                    resource_type: "Appointment",
+                    resource_id: Some(format!("booking-{}", b.id)),
+                    target: None,
+                    outcome: Outcome::Ok,
+                    detail: Some(format!("slot {} resident {}", b.slot_id, b.resident_id)),
+                }
+            )?;
+            tx.commit().await?;
+            Ok::<Booking, StoreError>(b)
+        })?;
+        self.offer_freed_slot(actor, cancelled.slot_id, now, offer_hours)
+            .await?;
+        Ok(cancelled)
+    }
+
+    /// Free capacity matching `search`, earliest first, each marked with whether the policy
+    /// lets this booker take it now.
+    pub async fn find_slots(
+        &self,
+        policy: &Policy,
+        search: &SlotSearch,
+        now: NaiveDateTime,
+    ) -> Result<Vec<FreeSlot>, StoreError> {
+        let limit = if search.limit <= 0 {
+            50
+        } else {
+            search.limit.min(500)
+        };
+        let from = search.from.unwrap_or(now);
+        let to = search
+            .to
+            .unwrap_or(now + chrono::Duration::days(policy.open_days_ahead as i64 + 1));
+        let rows = read!(self, |p| {
+            sqlx::query(
+                "SELECT s.id, s.session_id, c.unit_id, u.legal_name, c.department_code, \
+                 c.practitioner_id, pr.name AS practitioner_name, s.starts_at, \
+                 CAST(c.slot_minutes AS BIGINT) AS slot_minutes, s.reserved, \
+                 CASE WHEN sc.expert_visit THEN 1 ELSE 0 END AS expert_visit \
+                 FROM slot s JOIN care_session c ON c.id = s.session_id JOIN unit u ON u.id = c.unit_id \
+                 LEFT JOIN practitioner pr ON pr.id = c.practitioner_id \
+                 LEFT JOIN care_schedule sc ON sc.id = c.schedule_id \
+                 WHERE (s.status = 'free' OR (s.status = 'held' AND s.hold_until <= $1)) \
+                 AND s.starts_at > $1 AND s.starts_at >= $2 AND s.starts_at < $3 \
+                 AND ($4 IS NULL OR c.group_id = $4) AND ($5 IS NULL OR c.unit_id = $5) \
+                 AND ($6 IS NULL OR c.department_code = $6) AND ($7 IS NULL OR c.practitioner_id = $7) \
+                 ORDER BY s.starts_at, s.id LIMIT $8",
+            )
+            .bind(now)
+            .bind(from)
+            .bind(to)
+            .bind(search.group_id)
+            .bind(search.unit_id)
+            .bind(search.department_code.as_deref().filter(|d| !d.is_empty()))
+            .bind(search.practitioner_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+            .into_iter()
+            .map(|r| -> Result<FreeSlot, StoreError> {
+                let expert: i64 = r
+                    .try_get::<i32, _>("expert_visit")
+                    .map(i64::from)
+                    .or_else(|_| r.try_get::<i64, _>("expert_visit"))?;
+                Ok(FreeSlot {
+                    slot_id: r.try_get("id")?,
+                    session_id: r.try_get("session_id")?,
+                    unit_id: r.try_get("unit_id")?,
+                    unit_name: r.try_get("legal_name")?,
+                    department_code: r.try_get("department_code")?,
+                    practitioner_id: r.try_get("practitioner_id")?,
+                    practitioner_name: r.try_get("practitioner_name")?,
+                    starts_at: r.try_get("starts_at")?,
+                    slot_minutes: r.try_get("slot_minutes")?,
+                    reserved: r.try_get("reserved")?,
+                    expert_visit: expert != 0,
+                    refused_zh: None,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        let kind = if search.for_referral {
+            BookingKind::Referral
+        } else {
+            BookingKind::General
+        };
+        Ok(rows
+            .into_iter()
+            .map(|mut s| {
+                s.refused_zh = policy
+                    .may_take(s.reserved, kind, s.starts_at, now)
+                    .err()
+                    .map(|e| e.message_zh);
+                s
+            })
+            .collect())
     }
 }

@@ -11,11 +11,16 @@
 
 mod accounts;
 mod audit;
+pub mod beds;
 pub mod booking;
 pub mod bulk;
+pub mod catalogue;
 mod migrate;
 mod overview;
+mod queue;
+pub mod referral;
 mod registry;
+pub mod schedule;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -232,6 +237,27 @@ impl From<Invalid> for StoreError {
 /// with the field and the words people see.
 const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str, &str)] = &[
     (
+        "uq_referral_catalogue_version",
+        "referral_catalogue.group_id, referral_catalogue.kind, referral_catalogue.version",
+        "version",
+        "目录已被他人同时更新，请刷新后重试",
+        "the catalogue was published by someone else meanwhile; reload and try again",
+    ),
+    (
+        "uq_booking_live_referral",
+        "booking.referral_id",
+        "referral_id",
+        "该转诊已有有效预约；如需更改请改约",
+        "the referral already holds a live booking; reschedule it instead",
+    ),
+    (
+        "uq_waitlist_open_referral",
+        "waitlist.referral_id",
+        "referral_id",
+        "该转诊已在候补队列中",
+        "the referral is already queued",
+    ),
+    (
         "uq_city_division_code",
         "city.division_code",
         "division_code",
@@ -367,6 +393,15 @@ pub(crate) fn stored<T>(
     raw: &str,
 ) -> Result<T, StoreError> {
     parse(raw).map_err(|e| StoreError::Corrupt(format!("{}: '{raw}'", e.field)))
+}
+
+/// The group's wall clock: China Standard Time (UTC+8, no daylight saving), in which sessions,
+/// slots and referral timers are written.
+pub fn local_now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    (chrono::Utc::now() + chrono::Duration::hours(8))
+        .naive_utc()
+        .trunc_subsecs(0)
 }
 
 /// The clock, in one place so that stored timestamps share one resolution.

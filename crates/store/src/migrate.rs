@@ -11,6 +11,10 @@ pub struct Migration {
     pub name: &'static str,
     pub sqlite: &'static str,
     pub postgres: &'static str,
+    /// SQLite cannot alter a column's constraints, so such a migration rebuilds the table. It
+    /// runs with foreign keys off (they cannot be switched inside a transaction) and every
+    /// key is checked before it commits.
+    pub sqlite_rebuilds: bool,
 }
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -19,24 +23,35 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "registry",
         sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
         postgres: include_str!("../migrations/postgres/0001_registry.sql"),
+        sqlite_rebuilds: false,
     },
     Migration {
         version: 2,
         name: "population",
         sqlite: include_str!("../migrations/sqlite/0002_population.sql"),
         postgres: include_str!("../migrations/postgres/0002_population.sql"),
+        sqlite_rebuilds: false,
     },
     Migration {
         version: 3,
         name: "capacity",
         sqlite: include_str!("../migrations/sqlite/0003_capacity.sql"),
         postgres: include_str!("../migrations/postgres/0003_capacity.sql"),
+        sqlite_rebuilds: false,
     },
     Migration {
         version: 4,
         name: "group_figures",
         sqlite: include_str!("../migrations/sqlite/0004_group_figures.sql"),
         postgres: include_str!("../migrations/postgres/0004_group_figures.sql"),
+        sqlite_rebuilds: false,
+    },
+    Migration {
+        version: 5,
+        name: "referral_workflow",
+        sqlite: include_str!("../migrations/sqlite/0005_referral_workflow.sql"),
+        postgres: include_str!("../migrations/postgres/0005_referral_workflow.sql"),
+        sqlite_rebuilds: true,
     },
 ];
 
@@ -74,16 +89,18 @@ impl Store {
                         .await?;
                 let mut done = Vec::new();
                 for m in pending(&applied, |m| m.sqlite)? {
-                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
-                    sqlx::query("INSERT INTO schema_migration (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-                        .bind(m.version)
-                        .bind(m.name)
-                        .bind(checksum(m.sqlite))
-                        .bind(crate::now())
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
+                    if m.sqlite_rebuilds {
+                        sqlx::query("PRAGMA foreign_keys = OFF")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    let applied = apply_sqlite(&mut conn, m).await;
+                    if m.sqlite_rebuilds {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    applied?;
                     done.push(m.version);
                 }
                 Ok(done)
@@ -125,6 +142,39 @@ impl Store {
             }
         }
     }
+}
+
+/// Applies one migration on SQLite in its own transaction, refusing to commit a rebuild that
+/// left a dangling foreign key.
+async fn apply_sqlite(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    m: &Migration,
+) -> Result<(), StoreError> {
+    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+    sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
+    if m.sqlite_rebuilds {
+        let dangling = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&mut *tx)
+            .await?;
+        if !dangling.is_empty() {
+            return Err(StoreError::Migration(format!(
+                "migration {} would leave {} rows with a dangling foreign key",
+                m.version,
+                dangling.len()
+            )));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO schema_migration (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(m.version)
+    .bind(m.name)
+    .bind(checksum(m.sqlite))
+    .bind(crate::now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The migrations still to apply, after checking that applied ones are unchanged.

@@ -9,6 +9,8 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod fhir;
+pub mod jobs;
+pub mod referrals;
 pub mod ui;
 
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use medgrid_domain::capacity::Policy;
+use medgrid_domain::referral::Timers;
 use medgrid_store::Store;
 
 pub use error::AppError;
@@ -41,6 +45,51 @@ pub struct WebConfig {
     pub login_max_failures: i64,
     pub login_window_minutes: i64,
     pub login_lock_minutes: i64,
+    /// Referral timers (`[web.referral]`).
+    pub referral: ReferralConfig,
+}
+
+/// When referrals are escalated, expired and offered freed slots (R4.5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReferralConfig {
+    /// Hours a sent referral may wait to be accepted: routine, urgent, green channel.
+    pub accept_hours: [i64; 3],
+    /// Hours an accepted referral may wait to be booked: routine, urgent, green channel.
+    pub book_hours: [i64; 3],
+    /// Hours a queued referral may wait for a slot: routine, urgent, green channel.
+    pub queue_hours: [i64; 3],
+    /// Hours after its last move that an open, unbooked referral expires.
+    pub expire_hours: i64,
+    /// Hours a freed slot stays held for the first referral in the queue.
+    pub offer_hours: i64,
+    /// Seconds between two passes of the timers.
+    pub timer_interval_seconds: u64,
+}
+
+impl Default for ReferralConfig {
+    fn default() -> Self {
+        let t = Timers::default();
+        Self {
+            accept_hours: t.accept_hours,
+            book_hours: t.book_hours,
+            queue_hours: t.queue_hours,
+            expire_hours: t.expire_hours,
+            offer_hours: 24,
+            timer_interval_seconds: 60,
+        }
+    }
+}
+
+impl ReferralConfig {
+    pub fn timers(&self) -> Timers {
+        Timers {
+            accept_hours: self.accept_hours,
+            book_hours: self.book_hours,
+            queue_hours: self.queue_hours,
+            expire_hours: self.expire_hours,
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -52,6 +101,7 @@ impl Default for WebConfig {
             login_max_failures: 5,
             login_window_minutes: 15,
             login_lock_minutes: 15,
+            referral: ReferralConfig::default(),
         }
     }
 }
@@ -62,14 +112,21 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<WebConfig>,
     pub templates: Arc<ui::Templates>,
+    /// The reservation policy (seed 002's shares and release window).
+    pub policy: Policy,
+    pub timers: Timers,
+    pub timers_offer_hours: i64,
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Result<Self, AppError> {
         Ok(Self {
             store,
+            timers: config.referral.timers(),
+            timers_offer_hours: config.referral.offer_hours,
             config: Arc::new(config),
             templates: Arc::new(ui::Templates::load()?),
+            policy: Policy::default(),
         })
     }
 }

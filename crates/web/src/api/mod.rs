@@ -2,6 +2,7 @@
 //! at `/api/openapi.json` (generated from these handlers).
 
 mod accounts;
+mod referrals;
 mod registry;
 pub(crate) use registry::visible_practitioners;
 
@@ -54,6 +55,23 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/tokens/{id}/revoke", post(accounts::revoke_token))
         .route("/v1/audit", get(accounts::list_audit))
+        .route(
+            "/v1/referrals",
+            get(referrals::list).post(referrals::create),
+        )
+        .route("/v1/referrals/{id}", get(referrals::get))
+        .route("/v1/referrals/{id}/events", get(referrals::events))
+        .route(
+            "/v1/referrals/{id}/transitions",
+            post(referrals::transition),
+        )
+        .route("/v1/referrals/{id}/slots", get(referrals::slots))
+        .route(
+            "/v1/referrals/{id}/booking",
+            post(referrals::book).delete(referrals::cancel_booking),
+        )
+        .route("/v1/referrals/{id}/queue", post(referrals::queue))
+        .route("/v1/notifications", get(referrals::notifications))
         .fallback(|| async { AppError::NotFound })
 }
 
@@ -89,14 +107,26 @@ pub fn router() -> Router<AppState> {
         accounts::create_token,
         accounts::revoke_token,
         accounts::list_audit,
+        referrals::list,
+        referrals::create,
+        referrals::get,
+        referrals::events,
+        referrals::transition,
+        referrals::slots,
+        referrals::book,
+        referrals::cancel_booking,
+        referrals::queue,
+        referrals::notifications,
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(crate::error::Problem, crate::referrals::ReferralInput, crate::referrals::View,
+        referrals::TransitionInput, referrals::BookInput, referrals::QueueInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "registry", description = "Cities, grids, groups, member units, departments, practitioners (R1.1, R1.2)"),
         (name = "accounts", description = "Users, roles, organisation scopes and API tokens"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "referral", description = "Two-way referral, reserved slots, the no-slot queue and notifications (R4, R5)"),
     )
 )]
 pub struct ApiDoc;

@@ -1,14 +1,17 @@
-//! `/fhir`: an HL7 FHIR R4 facade over the registry (and, as they are built, the clinical
-//! workflows). JSON only (`application/fhir+json`); errors are `OperationOutcome`s.
+//! `/fhir`: an HL7 FHIR R4 facade over the registry, two-way referral (`ServiceRequest` +
+//! `Task`) and booking (`Schedule`, `Slot`, `Appointment`). JSON only
+//! (`application/fhir+json`); errors are `OperationOutcome`s.
 
 mod organization;
 mod practitioner;
+mod referral;
+mod scheduling;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -27,6 +30,14 @@ pub const SYS_MEMBER_ROLE: &str = "urn:medgrid:CodeSystem:member-role";
 pub const SYS_LEVEL: &str = "urn:medgrid:CodeSystem:hospital-level";
 pub const SYS_TITLE: &str = "urn:medgrid:CodeSystem:professional-title";
 pub const SYS_HL7_ORG_TYPE: &str = "http://terminology.hl7.org/CodeSystem/organization-type";
+pub const SYS_ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
+pub const SYS_REFERRAL_KIND: &str = "urn:medgrid:CodeSystem:referral-kind";
+pub const SYS_REFERRAL_STATUS: &str = "urn:medgrid:CodeSystem:referral-status";
+pub const SYS_DEPARTMENT: &str = "urn:medgrid:CodeSystem:department";
+pub const SYS_SLOT_RESERVATION: &str = "urn:medgrid:CodeSystem:booking-kind";
+pub const SYS_BOOKING_REFERENCE: &str = "urn:medgrid:identifier:booking-reference";
+/// The `$book` operation (medgrid's own: R4 defines none for Appointment).
+pub const OP_BOOK: &str = "urn:medgrid:OperationDefinition:Appointment-book";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,6 +48,20 @@ pub fn router() -> Router<AppState> {
         .route("/Practitioner/{id}", get(practitioner::read_practitioner))
         .route("/PractitionerRole", get(practitioner::search_roles))
         .route("/PractitionerRole/{id}", get(practitioner::read_role))
+        .route("/ServiceRequest", get(referral::search_service_requests))
+        .route("/ServiceRequest/{id}", get(referral::read_service_request))
+        .route("/Task", get(referral::search_tasks))
+        .route("/Task/{id}", get(referral::read_task))
+        .route("/Schedule", get(scheduling::search_schedules))
+        .route("/Schedule/{id}", get(scheduling::read_schedule))
+        .route("/Slot", get(scheduling::search_slots))
+        .route("/Slot/{id}", get(scheduling::read_slot))
+        .route(
+            "/Appointment",
+            get(scheduling::search_appointments).post(scheduling::create_appointment),
+        )
+        .route("/Appointment/$book", post(scheduling::book_operation))
+        .route("/Appointment/{id}", get(scheduling::read_appointment))
         .fallback(|| async { Fhir(AppError::NotFound) })
 }
 
@@ -129,6 +154,18 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
             "searchParam": search(params),
         })
     };
+    let mut appointment = resource(
+        "Appointment",
+        &[
+            ("patient", "reference"),
+            ("status", "token"),
+            ("_count", "number"),
+        ],
+    );
+    appointment["interaction"] = json!([{"code": "read"}, {"code": "search-type"}, {"code": "create",
+        "documentation": "Books the one Slot named; Idempotency-Key header, else a digest of user and body, makes a retry return the first booking"}]);
+    appointment["operation"] = json!([{"name": "book", "definition": OP_BOOK,
+        "documentation": "POST Appointment/$book with Parameters.parameter[name=appointment].resource: the Appointment to book"}]);
     Resource(json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -147,6 +184,11 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
                 resource("Organization", &[("_id", "token"), ("name", "string"), ("type", "token"), ("partof", "reference"), ("identifier", "token"), ("_count", "number")]),
                 resource("Practitioner", &[("_id", "token"), ("name", "string"), ("identifier", "token"), ("_count", "number")]),
                 resource("PractitionerRole", &[("_id", "token"), ("practitioner", "reference"), ("organization", "reference"), ("_count", "number")]),
+                resource("ServiceRequest", &[("_id", "token"), ("patient", "reference"), ("status", "token"), ("_count", "number")]),
+                resource("Task", &[("_id", "token"), ("focus", "reference"), ("based-on", "reference"), ("patient", "reference"), ("status", "token"), ("owner", "reference"), ("requester", "reference"), ("_count", "number")]),
+                resource("Schedule", &[("_id", "token"), ("actor", "reference"), ("service-type", "token"), ("_count", "number")]),
+                resource("Slot", &[("_id", "token"), ("schedule", "reference"), ("start", "date"), ("status", "token"), ("service-type", "token"), ("_count", "number")]),
+                appointment,
             ]
         }]
     }))
@@ -156,6 +198,11 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
 /// for Chinese names a plain search by any part is what people expect, so both match parts).
 pub fn string_matches(value: &str, query: &str) -> bool {
     value.to_lowercase().contains(&query.trim().to_lowercase())
+}
+
+/// A China-time moment as a FHIR instant.
+pub fn instant(t: chrono::NaiveDateTime) -> String {
+    format!("{}+08:00", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
 /// A reference parameter's id: `Organization/unit-3` or `unit-3`.

@@ -2,6 +2,7 @@
 //! Forms post back with a per-session CSRF token; pages work without JavaScript.
 
 mod accounts;
+mod referrals;
 mod registry;
 
 use axum::extract::{Query, State};
@@ -38,6 +39,11 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "users.html",
     "tokens.html",
     "audit.html",
+    "referrals.html",
+    "referral_new.html",
+    "referral.html",
+    "referral_board.html",
+    "follow_ups.html",
 );
 
 /// Chinese labels of input fields, for error messages in forms.
@@ -62,6 +68,26 @@ fn field_label(field: &str) -> String {
         "password" => "密码",
         "uscc" => "统一社会信用代码",
         "division_code" => "行政区划代码",
+        "resident_id" => "患者",
+        "diagnosis" => "诊断",
+        "reason" => "理由",
+        "summary" => "病情摘要",
+        "care_plan" => "康复/随访方案",
+        "outside_catalogue_reason" => "目录外理由",
+        "to_unit_id" => "接收机构",
+        "to_department_code" => "接收科室",
+        "patient_choice" => "患者自选",
+        "practitioner_id" => "接诊医师",
+        "suggested_unit_id" => "建议机构",
+        "decline_reason" => "拒绝理由",
+        "outcome_summary" => "接诊小结",
+        "status" => "状态",
+        "party" => "操作方",
+        "slot" => "号源",
+        "referral_id" => "转诊",
+        "idempotency_key" => "幂等键",
+        "department_code" => "科室",
+        "transition" => "操作",
         other => other,
     };
     label.to_owned()
@@ -173,6 +199,10 @@ pub struct Nav {
     pub csrf: String,
     pub can_users: bool,
     pub can_audit: bool,
+    /// Clinicians and coordinators work with referrals.
+    pub can_referrals: bool,
+    pub can_board: bool,
+    pub can_follow_ups: bool,
 }
 
 pub fn nav(c: &Caller) -> Nav {
@@ -184,6 +214,9 @@ pub fn nav(c: &Caller) -> Nav {
         csrf: c.csrf_token.clone().unwrap_or_default(),
         can_users: authorize(&c.principal, Action::UserRead, &own).is_ok(),
         can_audit: authorize(&c.principal, Action::AuditRead, &own).is_ok(),
+        can_referrals: authorize(&c.principal, Action::PatientRead, &own).is_ok(),
+        can_board: c.principal.role == Role::ReferralCoordinator,
+        can_follow_ups: c.principal.role == Role::FamilyDoctor && own.unit.is_some(),
     }
 }
 
@@ -227,6 +260,21 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/tokens/{id}/revoke", post(accounts::revoke_token))
         .route("/audit", get(accounts::audit_page))
+        .route(
+            "/referrals",
+            get(referrals::list_page).post(referrals::create),
+        )
+        .route("/referrals/new", get(referrals::new_page))
+        .route("/referrals/board", get(referrals::board_page))
+        .route("/referrals/{id}", get(referrals::detail_page))
+        .route("/referrals/{id}/move", post(referrals::move_referral))
+        .route("/referrals/{id}/book", post(referrals::book))
+        .route(
+            "/referrals/{id}/cancel-booking",
+            post(referrals::cancel_booking),
+        )
+        .route("/referrals/{id}/queue", post(referrals::queue))
+        .route("/follow-ups", get(referrals::follow_ups_page))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
 }

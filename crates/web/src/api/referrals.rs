@@ -1,0 +1,248 @@
+//! Referral endpoints (R4, R5): write, read, move and book referrals; the same use cases as
+//! the web UI, so the two cannot disagree about who may do what.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+
+use medgrid_domain::access::Id;
+use medgrid_domain::{FieldError, Invalid};
+use medgrid_store::booking::{Booking, FreeSlot, QueueEntry};
+use medgrid_store::referral::{Move, Notification, Referral, ReferralEvent};
+
+use super::Body;
+use crate::auth::ApiCaller;
+use crate::error::{AppError, Problem};
+use crate::referrals::{self, ReferralInput, View};
+use crate::AppState;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// `outgoing` (default), `incoming`, `group` or `overdue`.
+    view: Option<View>,
+    /// Include closed referrals.
+    #[serde(default)]
+    all: bool,
+}
+
+/// A worklist of live referrals, green channel first.
+#[utoipa::path(get, path = "/api/v1/referrals", tag = "referral", params(ListParams),
+    responses((status = 200, body = [Object]), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Query(q): Query<ListParams>,
+) -> Result<Json<Vec<Referral>>, AppError> {
+    Ok(Json(
+        referrals::worklist(&state, &caller, q.view.unwrap_or(View::Outgoing), !q.all).await?,
+    ))
+}
+
+/// Writes a referral (or advice request) from the caller's unit; sent at once unless
+/// `send` is false.
+#[utoipa::path(post, path = "/api/v1/referrals", tag = "referral", request_body = ReferralInput,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Body(input): Body<ReferralInput>,
+) -> Result<(StatusCode, Json<Referral>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(referrals::create(&state, &caller, &input).await?),
+    ))
+}
+
+/// One referral (either end or the coordinator only).
+#[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referral",
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<Referral>, AppError> {
+    Ok(Json(referrals::read(&state, &caller, id).await?))
+}
+
+/// A referral's history, oldest first.
+#[utoipa::path(get, path = "/api/v1/referrals/{id}/events", tag = "referral",
+    params(("id" = i64, Path)), responses((status = 200, body = [Object]), (status = 403, body = Problem)))]
+pub async fn events(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<Vec<ReferralEvent>>, AppError> {
+    referrals::read(&state, &caller, id).await?;
+    Ok(Json(state.store.referral_events(id).await?))
+}
+
+/// A move on a referral.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TransitionInput {
+    /// `send`, `accept`, `decline`, `redirect`, `arrive`, `complete` or `cancel`.
+    pub transition: String,
+    #[serde(default)]
+    pub note: String,
+    /// decline, cancel
+    #[serde(default)]
+    pub reason: String,
+    /// decline: the clinician who refused
+    #[serde(default)]
+    pub practitioner_id: Option<Id>,
+    /// decline: where to go instead
+    #[serde(default)]
+    pub suggested_unit_id: Option<Id>,
+    /// redirect
+    #[serde(default)]
+    pub to_unit_id: Option<Id>,
+    #[serde(default)]
+    pub to_department_code: Option<String>,
+    /// complete: the summary returned to the referrer
+    #[serde(default)]
+    pub outcome_summary: String,
+}
+
+/// Moves a referral one step; the server decides whether the caller's side may.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/transitions", tag = "referral",
+    params(("id" = i64, Path)), request_body = TransitionInput,
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn transition(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    Body(t): Body<TransitionInput>,
+) -> Result<Json<Referral>, AppError> {
+    let mv = match t.transition.as_str() {
+        "send" => Move::Send,
+        "accept" => Move::Accept { note: t.note },
+        "decline" => Move::Decline {
+            reason: t.reason,
+            practitioner_id: t.practitioner_id,
+            suggested_unit_id: t.suggested_unit_id,
+        },
+        "redirect" => Move::Redirect {
+            to_unit_id: t.to_unit_id.ok_or_else(|| {
+                AppError::Invalid(Invalid::one(FieldError::required("to_unit_id")))
+            })?,
+            to_department_code: t.to_department_code,
+            note: t.note,
+        },
+        "arrive" => Move::Arrive,
+        "complete" => Move::Complete {
+            outcome_summary: t.outcome_summary,
+        },
+        "cancel" => Move::Cancel { reason: t.reason },
+        other => {
+            return Err(AppError::Invalid(Invalid::one(FieldError::new(
+                "transition",
+                "unknown_value",
+                format!("未知操作“{other}”"),
+                format!("unknown transition '{other}'"),
+            ))))
+        }
+    };
+    Ok(Json(
+        referrals::move_referral(&state, &caller, id, &mv).await?,
+    ))
+}
+
+/// Free slots at the referral's receiving unit, marked with whether they may be taken now.
+#[utoipa::path(get, path = "/api/v1/referrals/{id}/slots", tag = "referral",
+    params(("id" = i64, Path)), responses((status = 200, body = [Object]), (status = 403, body = Problem)))]
+pub async fn slots(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<Vec<FreeSlot>>, AppError> {
+    let f = referrals::read(&state, &caller, id).await?;
+    Ok(Json(referrals::slots_for(&state, &caller, &f, None).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BookInput {
+    pub slot_id: Id,
+    /// The token of a hold or of a waitlist offer on this slot.
+    #[serde(default)]
+    pub hold_token: Option<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            AppError::Invalid(Invalid::one(FieldError::new(
+                "Idempotency-Key",
+                "required",
+                "预约请求须带 Idempotency-Key 请求头，重试时沿用同一值",
+                "a booking request needs an Idempotency-Key header, the same on every retry",
+            )))
+        })
+}
+
+/// Books a slot for the referral. Requires an `Idempotency-Key` header: a retry returns the
+/// first booking rather than a second one.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/booking", tag = "referral",
+    params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = BookInput,
+    responses((status = 201, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn book(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    headers: HeaderMap,
+    Body(b): Body<BookInput>,
+) -> Result<(StatusCode, Json<Booking>), AppError> {
+    let key = idempotency_key(&headers)?;
+    let booking = referrals::book(&state, &caller, id, b.slot_id, &key, b.hold_token).await?;
+    Ok((StatusCode::CREATED, Json(booking)))
+}
+
+/// Cancels the referral's live booking; the slot returns (and is offered to the queue).
+#[utoipa::path(delete, path = "/api/v1/referrals/{id}/booking", tag = "referral",
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel_booking(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<Booking>, AppError> {
+    Ok(Json(referrals::cancel_booking(&state, &caller, id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct QueueInput {
+    #[serde(default)]
+    pub department_code: String,
+}
+
+/// No slot available: queue the referral; a freed slot is offered to it automatically.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/queue", tag = "referral",
+    params(("id" = i64, Path)), request_body = QueueInput,
+    responses((status = 201, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn queue(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    Body(q): Body<QueueInput>,
+) -> Result<(StatusCode, Json<QueueEntry>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(referrals::enqueue(&state, &caller, id, &q.department_code).await?),
+    ))
+}
+
+/// The caller's notifications, newest first.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "referral",
+    responses((status = 200, body = [Object])))]
+pub async fn notifications(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<Vec<Notification>>, AppError> {
+    Ok(Json(
+        state
+            .store
+            .notifications(caller.user.id, caller.principal.scope.path.unit, 100)
+            .await?,
+    ))
+}

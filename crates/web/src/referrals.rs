@@ -1,0 +1,346 @@
+//! The referral use cases behind the JSON API and the web UI (R4, R5): who may write, read,
+//! move and book a referral is decided here, once, and every patient-level read is audited.
+
+use serde::{Deserialize, Serialize};
+
+use medgrid_domain::access::{authorize, Action, Id, OrgPath, Role};
+use medgrid_domain::referral::{Direction, Kind, Priority};
+use medgrid_domain::{FieldError, Invalid};
+use medgrid_store::booking::{Booking, BookingRequest, FreeSlot, SlotSearch};
+use medgrid_store::referral::{Move, Referral, ReferralDraft, ReferralFilter};
+use medgrid_store::{local_now, AuditEntry, Outcome};
+
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::AppState;
+
+/// A referral as written in a form or a JSON body.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ReferralInput {
+    /// `referral` (default) or `advice` (咨询).
+    #[serde(default)]
+    pub kind: String,
+    pub resident_id: Id,
+    /// `up` or `down`.
+    #[serde(default)]
+    pub direction: String,
+    /// `routine`, `urgent` or `green` (green channel).
+    #[serde(default)]
+    pub priority: String,
+    /// Omit for "any unit of the group with capacity" (up-referrals; the coordinator routes).
+    #[serde(default)]
+    pub to_unit_id: Option<Id>,
+    #[serde(default)]
+    pub to_department_code: Option<String>,
+    #[serde(default)]
+    pub from_practitioner_id: Option<Id>,
+    /// ICD-10 code, e.g. `I10` or `I21.0`.
+    pub diagnosis: String,
+    pub reason: String,
+    #[serde(default)]
+    pub summary: String,
+    /// Required for down-referrals: the plan the family doctor carries out.
+    #[serde(default)]
+    pub care_plan: String,
+    /// Asked for when the diagnosis is outside the group's catalogue.
+    #[serde(default)]
+    pub outside_catalogue_reason: String,
+    #[serde(default)]
+    pub patient_choice: bool,
+    #[serde(default)]
+    pub continuous_deductible: bool,
+    #[serde(default)]
+    pub advice_id: Option<Id>,
+    #[serde(default)]
+    pub up_referral_id: Option<Id>,
+    /// Send at once (default) rather than keep a draft.
+    #[serde(default = "yes")]
+    pub send: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn optional<T>(
+    inv: &mut Invalid,
+    raw: &str,
+    parse: fn(&str) -> Result<T, FieldError>,
+) -> Option<T> {
+    if raw.trim().is_empty() {
+        None
+    } else {
+        inv.check(parse(raw))
+    }
+}
+
+/// The unit a clinician writes from: their scope's unit.
+fn own_unit(caller: &Caller) -> Result<Id, AppError> {
+    caller.principal.scope.path.unit.ok_or_else(|| {
+        AppError::Invalid(Invalid::one(FieldError::new(
+            "from_unit_id",
+            "no_unit",
+            "只有绑定到成员单位的医生可以发起转诊",
+            "only clinicians bound to a member unit can refer",
+        )))
+    })
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    input: &ReferralInput,
+) -> Result<Referral, AppError> {
+    let from_unit_id = own_unit(caller)?;
+    caller
+        .allow(Action::PatientWrite, &caller.principal.scope.path)
+        .await?;
+    if !matches!(caller.principal.role, Role::FamilyDoctor | Role::Specialist) {
+        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
+            message_zh: "只有家庭医生或专科医生可以发起转诊".into(),
+            message_en: "only family doctors and specialists refer patients".into(),
+        }));
+    }
+    let mut inv = Invalid::default();
+    let kind = optional(&mut inv, &input.kind, Kind::parse);
+    let direction = optional(&mut inv, &input.direction, Direction::parse);
+    let priority = optional(&mut inv, &input.priority, Priority::parse);
+    if !inv.is_empty() {
+        return Err(inv.into());
+    }
+    let draft = ReferralDraft {
+        kind,
+        resident_id: input.resident_id,
+        direction,
+        priority,
+        from_unit_id,
+        from_practitioner_id: input.from_practitioner_id,
+        to_unit_id: input.to_unit_id,
+        to_department_code: input.to_department_code.clone(),
+        diagnosis: input.diagnosis.clone(),
+        reason: input.reason.clone(),
+        summary: input.summary.clone(),
+        care_plan: input.care_plan.clone(),
+        outside_catalogue_reason: input.outside_catalogue_reason.clone(),
+        patient_choice: input.patient_choice,
+        continuous_deductible: input.continuous_deductible,
+        advice_id: input.advice_id,
+        up_referral_id: input.up_referral_id,
+        send: input.send,
+    };
+    Ok(state
+        .store
+        .create_referral(&caller.actor, &draft, local_now())
+        .await?)
+}
+
+/// A referral for someone on either end or its coordinator; anybody else is refused and the
+/// refusal audited. The read itself is audited too.
+pub async fn read(state: &AppState, caller: &Caller, id: Id) -> Result<Referral, AppError> {
+    let f = state.store.referral(id).await?;
+    let p = &caller.principal;
+    let ok = authorize(p, Action::PatientRead, &f.from_path()).is_ok()
+        || f.to_path()
+            .is_some_and(|to| authorize(p, Action::PatientRead, &to).is_ok());
+    if !ok {
+        caller.allow(Action::PatientRead, &f.from_path()).await?;
+    }
+    audit_read(
+        state,
+        caller,
+        "referral.read",
+        &format!("referral-{id}"),
+        f.from_path(),
+    )
+    .await;
+    Ok(f)
+}
+
+pub async fn audit_read(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    resource: &str,
+    target: OrgPath,
+) {
+    let entry = AuditEntry {
+        actor: &caller.actor,
+        action,
+        resource_type: "ServiceRequest",
+        resource_id: Some(resource.to_owned()),
+        target: Some(target),
+        outcome: Outcome::Ok,
+        detail: None,
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not audit a read");
+    }
+}
+
+/// Which list a worklist shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Sent from my unit.
+    Outgoing,
+    /// Addressed to my unit.
+    Incoming,
+    /// The group's open referrals (coordinator).
+    Group,
+    /// Escalated ones only (coordinator).
+    Overdue,
+}
+
+pub async fn worklist(
+    state: &AppState,
+    caller: &Caller,
+    view: View,
+    open_only: bool,
+) -> Result<Vec<Referral>, AppError> {
+    let path = caller.principal.scope.path;
+    caller.allow(Action::PatientRead, &path).await?;
+    let mut filter = ReferralFilter {
+        live_only: true,
+        open_only,
+        limit: 500,
+        ..ReferralFilter::default()
+    };
+    match view {
+        View::Outgoing => filter.from_unit_id = Some(own_unit(caller)?),
+        View::Incoming => filter.to_unit_id = Some(own_unit(caller)?),
+        View::Group | View::Overdue => {
+            filter.group_id = Some(path.group.ok_or_else(|| {
+                AppError::Invalid(Invalid::one(FieldError::new(
+                    "view",
+                    "no_group",
+                    "您的账号未绑定医疗集团",
+                    "your account is bound to no group",
+                )))
+            })?);
+            filter.escalated_only = view == View::Overdue;
+        }
+    }
+    let list = state.store.referrals(&filter).await?;
+    audit_read(state, caller, "referral.list", &format!("{view:?}"), path).await;
+    Ok(list)
+}
+
+/// A move on a referral, by whoever holds the side it needs.
+pub async fn move_referral(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    mv: &Move,
+) -> Result<Referral, AppError> {
+    let f = read(state, caller, id).await?;
+    caller
+        .allow(Action::PatientWrite, &f.from_path())
+        .await
+        .or_else(|e| {
+            // The receiving side writes from its own end.
+            match f.to_path() {
+                Some(to) if authorize(&caller.principal, Action::PatientWrite, &to).is_ok() => {
+                    Ok(())
+                }
+                _ => Err(e),
+            }
+        })?;
+    Ok(state
+        .store
+        .move_referral(&caller.actor, &caller.principal, id, mv, local_now())
+        .await?)
+}
+
+/// Free capacity for a referral at its receiving unit (and department, when it names one).
+pub async fn slots_for(
+    state: &AppState,
+    caller: &Caller,
+    f: &Referral,
+    department: Option<String>,
+) -> Result<Vec<FreeSlot>, AppError> {
+    let _ = caller;
+    let Some(unit) = f.to_unit_id else {
+        return Ok(Vec::new());
+    };
+    let search = SlotSearch {
+        unit_id: Some(unit),
+        department_code: department.or_else(|| f.to_department_code.clone()),
+        for_referral: true,
+        limit: 60,
+        ..SlotSearch::default()
+    };
+    Ok(state
+        .store
+        .find_slots(&state.policy, &search, local_now())
+        .await?)
+}
+
+/// Books a slot for a referral; only its sender, receiver or coordinator may.
+pub async fn book(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    slot_id: Id,
+    idempotency_key: &str,
+    hold_token: Option<String>,
+) -> Result<Booking, AppError> {
+    let f = read(state, caller, id).await?;
+    if f.parties_of(&caller.principal).is_empty() {
+        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
+            message_zh: "只有转诊双方或转诊协调员可以预约".into(),
+            message_en: "only the referral's parties or its coordinator may book".into(),
+        }));
+    }
+    let mut req = BookingRequest::new(
+        slot_id,
+        f.resident_id,
+        Some(f.id),
+        idempotency_key,
+        local_now(),
+    );
+    req.hold_token = hold_token;
+    Ok(state.store.book(&caller.actor, &state.policy, &req).await?)
+}
+
+/// Cancels a referral's live booking (the referral goes back to "accepted").
+pub async fn cancel_booking(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+) -> Result<Booking, AppError> {
+    let f = read(state, caller, id).await?;
+    if f.parties_of(&caller.principal).is_empty() {
+        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
+            message_zh: "只有转诊双方或转诊协调员可以取消预约".into(),
+            message_en: "only the referral's parties or its coordinator may cancel its booking"
+                .into(),
+        }));
+    }
+    let Some((b, _, _)) = state.store.referral_booking(id).await? else {
+        return Err(AppError::NotFound);
+    };
+    Ok(state
+        .store
+        .cancel_booking(&caller.actor, b.id, local_now(), state.timers_offer_hours)
+        .await?)
+}
+
+/// Puts an accepted referral in the "no slot available" queue.
+pub async fn enqueue(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    department: &str,
+) -> Result<medgrid_store::booking::QueueEntry, AppError> {
+    let f = read(state, caller, id).await?;
+    if f.parties_of(&caller.principal).is_empty() {
+        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
+            message_zh: "只有转诊双方或转诊协调员可以登记候补".into(),
+            message_en: "only the referral's parties or its coordinator may queue it".into(),
+        }));
+    }
+    Ok(state
+        .store
+        .enqueue_referral(&caller.actor, id, department, &state.timers, local_now())
+        .await?)
+}
