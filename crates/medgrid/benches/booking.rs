@@ -134,9 +134,53 @@ async fn bench(kind: DbKind, args: &Args) {
         args.attempts, args.slots
     );
 
-    // Referrals to the lead hospital, each quoted with its own resident.
-    let referrals: Arc<Vec<(i64, i64)>> =
-        Arc::new(db.store.referrals_to(lead.id, 100_000).await.unwrap());
+    // Live referrals to the lead hospital, accepted and waiting for a slot (the generated
+    // history cannot book): one per generated referral, each quoted with its own resident.
+    let copy = "INSERT INTO referral (resident_id, group_id, direction, priority, from_unit_id, \
+        to_unit_id, diagnosis, requested_at, status, kind) SELECT resident_id, group_id, direction, \
+        priority, from_unit_id, to_unit_id, diagnosis, requested_at, 'accepted', 'referral' \
+        FROM referral WHERE to_unit_id = $1 AND source_encounter_id IS NOT NULL";
+    match kind {
+        DbKind::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query(copy)
+                .bind(lead.id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        DbKind::Sqlite => {
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query(copy)
+                .bind(lead.id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+    let referrals: Arc<Vec<(i64, i64)>> = Arc::new(
+        db.store
+            .referrals(&medgrid_store::referral::ReferralFilter {
+                to_unit_id: Some(lead.id),
+                status: Some(medgrid_domain::referral::Status::Accepted),
+                live_only: true,
+                limit: 2000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.id, f.resident_id))
+            .collect(),
+    );
     assert!(
         !referrals.is_empty(),
         "the city has referrals to its lead hospital"
@@ -150,13 +194,13 @@ async fn bench(kind: DbKind, args: &Args) {
         let (store, slots, pairs) = (store.clone(), slots.clone(), pairs.clone());
         async move {
             let (referral, resident) = pairs[i % pairs.len()];
-            let req = BookingRequest {
-                slot_id: slots[(i * 7_919) % slots.len()],
-                resident_id: resident,
-                referral_id: Some(referral),
-                idempotency_key: format!("m{i}"),
-                now: at(10, 12),
-            };
+            let req = BookingRequest::new(
+                slots[(i * 7_919) % slots.len()],
+                resident,
+                Some(referral),
+                &format!("m{i}"),
+                at(10, 12),
+            );
             match store
                 .book(&Actor::system("bench"), &Policy::default(), &req)
                 .await

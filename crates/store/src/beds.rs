@@ -441,8 +441,10 @@ impl Store {
                 if earlier > 0 {
                     reference.push_str(&format!("-{}", earlier + 1));
                 }
-                // Only the bed index is the arbiter: a clash on the key is an error, answered
-                // below once the transaction is gone.
+                // Only the bed index is the arbiter. PostgreSQL may still report a rival's
+                // simultaneous insert of this bed through another unique index (its reference)
+                // or a clash on the key as an error; a savepoint keeps the transaction usable.
+                let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
                 let inserted = sqlx::query(&format!(
                     "INSERT INTO bed_booking (group_id, ward_id, admit_on, bed_no, reserved, \
                      resident_id, referral_id, kind, reference, idempotency_key, status, created_at) \
@@ -461,17 +463,33 @@ impl Store {
                 .bind(&reference)
                 .bind(key)
                 .bind(crate::now())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *attempt)
                 .await;
                 match inserted {
                     Ok(Some(r)) => {
+                        attempt.commit().await?;
                         won = Some(bed_booking_from_row!(r));
                         break;
                     }
-                    Ok(None) => continue,
+                    Ok(None) => {
+                        attempt.commit().await?;
+                        continue;
+                    }
                     Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
-                        key_clash = true;
-                        break;
+                        attempt.rollback().await?;
+                        // The key, now taken by a committed rival, or else the bed was.
+                        let keyed: Option<Id> = sqlx::query_scalar(
+                            "SELECT id FROM bed_booking WHERE group_id = $1 AND idempotency_key = $2",
+                        )
+                        .bind(group_id)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if keyed.is_some() {
+                            key_clash = true;
+                            break;
+                        }
+                        continue;
                     }
                     Err(e) => return Err(e.into()),
                 }

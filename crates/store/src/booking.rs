@@ -546,11 +546,10 @@ impl Store {
             let referral: Option<String> = place.try_get("referral")?;
             let replaced_slot: Option<Id> = place.try_get("replaced_slot")?;
             // A referral is booked once it is accepted; rescheduling keeps it booked.
-            let referral_ready = match (referral.as_deref(), req.replaces) {
-                (Some("accepted"), None) => true,
-                (Some("booked"), Some(_)) => true,
-                _ => false,
-            };
+            let referral_ready = matches!(
+                (referral.as_deref(), req.replaces),
+                (Some("accepted"), None) | (Some("booked"), Some(_))
+            );
             // Judged after winning, inside the transaction: a refusal rolls the update back.
             let refused = if let Err(e) = policy.may_take(reserved, kind, starts_at, req.now) {
                 Some(e)
@@ -620,14 +619,28 @@ impl Store {
             .bind(crate::now())
             .fetch_one(&mut *tx)
             .await;
-            // The key already names a booking of another slot: refuse, keeping nothing.
+            // The key already names a booking of another slot, or the referral already holds
+            // a live booking: refuse, keeping nothing.
             let r = match r {
                 Err(e)
                     if e.as_database_error()
                         .is_some_and(|d| d.is_unique_violation()) =>
                 {
+                    let referral_taken = e.as_database_error().is_some_and(|d| {
+                        d.constraint() == Some("uq_booking_live_referral")
+                            || d.message().contains("booking.referral_id")
+                    });
                     tx.rollback().await?;
-                    return Err(key_reused());
+                    return Err(if referral_taken {
+                        StoreError::Conflict(FieldError::new(
+                            "referral_id",
+                            "already_booked",
+                            "该转诊已有有效预约；如需更改请改约",
+                            "the referral already holds a live booking; reschedule it instead",
+                        ))
+                    } else {
+                        key_reused()
+                    });
                 }
                 other => other?,
             };

@@ -324,6 +324,17 @@ impl Store {
                 sqlx::query(&format!("ANALYZE {}", names.join(", ")))
                     .execute(&mut *tx)
                     .await?;
+                // Live referrals and follow-ups take ids after the generated ones.
+                for (seq, table) in [
+                    ("referral_id_seq", "referral"),
+                    ("follow_up_id_seq", "follow_up"),
+                ] {
+                    sqlx::query(&format!(
+                        "SELECT setval('{seq}', (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                    ))
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 audit_tables!(&mut *tx, actor, city_id, params, &tables);
                 tx.commit().await?;
                 (manifest, tables)

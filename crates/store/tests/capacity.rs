@@ -666,6 +666,31 @@ async fn simultaneous_bed_bookings_never_share_a_bed(store: Store) {
         .unwrap();
     assert_eq!(again.bed_no, booked[0].bed_no);
     assert_ne!(again.reference, booked[0].reference);
+    // The same request sent five times at once books one bed.
+    let mut retries = Vec::new();
+    for _ in 0..5 {
+        let store = store.clone();
+        retries.push(tokio::spawn(async move {
+            store
+                .book_bed(
+                    &Actor::system("test"),
+                    &Policy::default(),
+                    &bed(ward.id, 22, 40, None, "impatient"),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for r in retries {
+        answers.push(r.await.unwrap());
+    }
+    assert!(answers.iter().all(|b| *b == answers[0]), "{answers:?}");
+    let pool = store
+        .bed_pool(lead.group_id.unwrap(), date(22))
+        .await
+        .unwrap();
+    assert_eq!(pool[0].booked_general, 1);
     assert!(matches!(
         store
             .cancel_bed_booking(&actor, booked[0].id)

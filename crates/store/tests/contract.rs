@@ -1090,7 +1090,7 @@ async fn population_tables_follow_the_generator_schema() {
             // columns after them and relax a NOT NULL (a live referral has no source
             // encounter), but never demand a value the generator leaves out.
             assert!(columns.len() >= t.columns.len(), "{kind:?} {}", t.db);
-            for (have, want) in columns.iter().zip(&t.columns) {
+            for (have, want) in columns.iter().zip(t.columns.iter()) {
                 assert_eq!(have.trim_end_matches('?'), want.db, "{kind:?} {}", t.db);
                 if want.nullable {
                     assert!(

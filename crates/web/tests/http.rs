@@ -659,7 +659,19 @@ async fn fhir_organization_and_practitioners(store: Store) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["Organization", "Practitioner", "PractitionerRole"]);
+    assert_eq!(
+        types,
+        [
+            "Organization",
+            "Practitioner",
+            "PractitionerRole",
+            "ServiceRequest",
+            "Task",
+            "Schedule",
+            "Slot",
+            "Appointment"
+        ]
+    );
 
     let groups = app
         .get("/fhir/Organization?type=group", &app.admin_token)
