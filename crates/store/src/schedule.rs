@@ -93,11 +93,8 @@ const TIME_FORMAT: &str = "%H:%M:%S";
 /// The longest span one run may open, so that a typo cannot write years of sessions.
 const MAX_OPEN_DAYS: i64 = 366;
 
-fn small(r: &sqlx::Result<i64>, field: &str) -> Result<u32, StoreError> {
-    match r {
-        Ok(v) => u32::try_from(*v).map_err(|_| StoreError::Corrupt(field.to_owned())),
-        Err(_) => Err(StoreError::Corrupt(field.to_owned())),
-    }
+fn small(v: i64, field: &str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(field.to_owned()))
 }
 
 macro_rules! schedule_from_row {
@@ -110,12 +107,12 @@ macro_rules! schedule_from_row {
             unit_id: r.try_get("unit_id")?,
             department_code: r.try_get("department_code")?,
             practitioner_id: r.try_get("practitioner_id")?,
-            weekday: small(&r.try_get::<i64, _>("weekday"), "weekday")?,
+            weekday: small(r.try_get::<i64, _>("weekday")?, "weekday")?,
             start_time: NaiveTime::parse_from_str(&start, TIME_FORMAT)
                 .map_err(|_| StoreError::Corrupt(format!("start_time: '{start}'")))?,
-            slot_minutes: small(&r.try_get::<i64, _>("slot_minutes"), "slot_minutes")?,
-            capacity: small(&r.try_get::<i64, _>("capacity"), "capacity")?,
-            reserved: small(&r.try_get::<i64, _>("reserved"), "reserved")?,
+            slot_minutes: small(r.try_get::<i64, _>("slot_minutes")?, "slot_minutes")?,
+            capacity: small(r.try_get::<i64, _>("capacity")?, "capacity")?,
+            reserved: small(r.try_get::<i64, _>("reserved")?, "reserved")?,
             expert_visit: r.try_get("expert_visit")?,
         }
     }};
@@ -332,8 +329,8 @@ impl Store {
                     session_id: r.try_get("id")?,
                     schedule_id: r.try_get("schedule_id")?,
                     starts_at: r.try_get("starts_at")?,
-                    capacity: small(&r.try_get::<i64, _>("capacity"), "capacity")?,
-                    reserved: small(&r.try_get::<i64, _>("reserved"), "reserved")?,
+                    capacity: small(r.try_get::<i64, _>("capacity")?, "capacity")?,
+                    reserved: small(r.try_get::<i64, _>("reserved")?, "reserved")?,
                 });
             }
             Ok(out)
@@ -577,7 +574,7 @@ impl Store {
                 let unit_id: Id = r.try_get("unit_id")?;
                 let department: String = r.try_get("department_code")?;
                 let role: String = r.try_get("role")?;
-                let capacity = small(&r.try_get::<i64, _>("capacity"), "capacity")?;
+                let capacity = small(r.try_get::<i64, _>("capacity")?, "capacity")?;
                 let lead = role == MemberRole::Lead.as_str();
                 let row = days
                     .entry((day, unit_id, department.clone()))

@@ -90,22 +90,10 @@ async fn accepted_referral(store: &Store, from: &Unit, to: &Unit, resident: i64)
         send: true,
         ..ReferralDraft::default()
     };
-    // On PostgreSQL the bulk loader does not yet move `referral_id_seq` past the generated
-    // referrals' ids, so a live referral's first ids collide with them; each refused attempt
-    // still advances the sequence. Remove once the loader sets the sequence.
-    let mut attempts = 0;
-    let f = loop {
-        match store.create_referral(&actor, &draft, day(10, 9)).await {
-            Ok(f) => break f,
-            Err(StoreError::Conflict(e)) if e.field == "record" && attempts < 100_000 => {
-                attempts += 1
-            }
-            Err(e) => panic!("{e:?}"),
-        }
-    };
-    if attempts > 0 {
-        eprintln!("create_referral: {attempts} id collisions with generated referrals");
-    }
+    let f = store
+        .create_referral(&actor, &draft, day(10, 9))
+        .await
+        .unwrap();
     let receiver = Principal {
         user_id: 0,
         username: "receiver".into(),

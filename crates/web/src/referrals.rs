@@ -254,11 +254,9 @@ pub async fn move_referral(
 /// Free capacity for a referral at its receiving unit (and department, when it names one).
 pub async fn slots_for(
     state: &AppState,
-    caller: &Caller,
     f: &Referral,
     department: Option<String>,
 ) -> Result<Vec<FreeSlot>, AppError> {
-    let _ = caller;
     let Some(unit) = f.to_unit_id else {
         return Ok(Vec::new());
     };

@@ -156,7 +156,7 @@ pub async fn slots(
     Path(id): Path<Id>,
 ) -> Result<Json<Vec<FreeSlot>>, AppError> {
     let f = referrals::read(&state, &caller, id).await?;
-    Ok(Json(referrals::slots_for(&state, &caller, &f, None).await?))
+    Ok(Json(referrals::slots_for(&state, &f, None).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -239,10 +239,18 @@ pub async fn notifications(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
 ) -> Result<Json<Vec<Notification>>, AppError> {
-    Ok(Json(
-        state
-            .store
-            .notifications(caller.user.id, caller.principal.scope.path.unit, 100)
-            .await?,
-    ))
+    // Notifications name patients: a patient-level read, audited like one.
+    let list = state
+        .store
+        .notifications(caller.user.id, caller.principal.scope.path.unit, 100)
+        .await?;
+    referrals::audit_read(
+        &state,
+        &caller,
+        "notification.list",
+        &format!("user-{}", caller.user.id),
+        caller.principal.scope.path,
+    )
+    .await;
+    Ok(Json(list))
 }

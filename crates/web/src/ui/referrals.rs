@@ -319,7 +319,7 @@ async fn render_detail(
         && f.kind == Kind::Referral
         && (sender || receiver || coordinator)
     {
-        referrals::slots_for(state, caller, &f, None).await?
+        referrals::slots_for(state, &f, None).await?
     } else {
         Vec::new()
     };
