@@ -116,6 +116,10 @@ pub enum Action {
     PatientRead,
     /// Patient-level writes.
     PatientWrite,
+    /// Aggregate reports (reservation compliance, indicators): counts, never persons.
+    ReportRead,
+    /// The group's referral catalogues (R4.1), the medical-affairs side of the group.
+    CatalogueWrite,
 }
 
 impl Action {
@@ -129,6 +133,8 @@ impl Action {
         Action::AuditRead,
         Action::PatientRead,
         Action::PatientWrite,
+        Action::ReportRead,
+        Action::CatalogueWrite,
     ];
 }
 
@@ -183,6 +189,18 @@ pub fn authorize(p: &Principal, action: Action, target: &OrgPath) -> Result<(), 
         // people who treat or route the patient (least privilege, R12.3).
         PatientRead => matches!(p.role, FamilyDoctor | Specialist | ReferralCoordinator),
         PatientWrite => matches!(p.role, FamilyDoctor | Specialist | ReferralCoordinator),
+        // Those who steer or pay see the group's numbers; auditors look at who did what, not
+        // at how the group performs.
+        ReportRead => matches!(
+            p.role,
+            SystemAdmin
+                | CityRegulator
+                | GroupManager
+                | MemberManager
+                | ReferralCoordinator
+                | InsuranceOfficer
+        ),
+        CatalogueWrite => matches!(p.role, SystemAdmin | GroupManager),
     };
     if !allowed_role {
         return Err(Denied::role(p.role, action));
@@ -294,6 +312,8 @@ mod tests {
             (SystemAdmin, S::City, AuditRead, "YYYY"),
             (SystemAdmin, S::City, PatientRead, "...."),
             (SystemAdmin, S::City, PatientWrite, "...."),
+            (SystemAdmin, S::City, ReportRead, "YYYY"),
+            (SystemAdmin, S::City, CatalogueWrite, "YYYY"),
 
             (CityRegulator, S::City, RegistryRead, "YYY."),
             (CityRegulator, S::City, RegistryStructureWrite, "...."),
@@ -304,6 +324,8 @@ mod tests {
             (CityRegulator, S::City, AuditRead, "...."),
             (CityRegulator, S::City, PatientRead, "...."),
             (CityRegulator, S::City, PatientWrite, "...."),
+            (CityRegulator, S::City, ReportRead, "YYY."),
+            (CityRegulator, S::City, CatalogueWrite, "...."),
 
             (GroupManager, S::Group, RegistryRead, "YYY."),
             (GroupManager, S::Group, RegistryStructureWrite, "...."),
@@ -314,6 +336,8 @@ mod tests {
             (GroupManager, S::Group, AuditRead, "...."),
             (GroupManager, S::Group, PatientRead, "...."),
             (GroupManager, S::Group, PatientWrite, "...."),
+            (GroupManager, S::Group, ReportRead, "YY.."),
+            (GroupManager, S::Group, CatalogueWrite, "YY.."),
 
             (MemberManager, S::Unit, RegistryRead, "YYY."),
             (MemberManager, S::Unit, RegistryStructureWrite, "...."),
@@ -324,6 +348,8 @@ mod tests {
             (MemberManager, S::Unit, AuditRead, "...."),
             (MemberManager, S::Unit, PatientRead, "...."),
             (MemberManager, S::Unit, PatientWrite, "...."),
+            (MemberManager, S::Unit, ReportRead, "Y..."),
+            (MemberManager, S::Unit, CatalogueWrite, "...."),
 
             (FamilyDoctor, S::Unit, RegistryRead, "YYY."),
             (FamilyDoctor, S::Unit, UnitResourcesWrite, "...."),
@@ -331,24 +357,31 @@ mod tests {
             (FamilyDoctor, S::Unit, AuditRead, "...."),
             (FamilyDoctor, S::Unit, PatientRead, "Y..."),
             (FamilyDoctor, S::Unit, PatientWrite, "Y..."),
+            (FamilyDoctor, S::Unit, ReportRead, "...."),
+            (FamilyDoctor, S::Unit, CatalogueWrite, "...."),
 
             (Specialist, S::Unit, PatientRead, "Y..."),
             (Specialist, S::Unit, UserWrite, "...."),
 
             (ReferralCoordinator, S::Group, PatientRead, "YY.."),
             (ReferralCoordinator, S::Group, PatientWrite, "YY.."),
+            (ReferralCoordinator, S::Group, ReportRead, "YY.."),
+            (ReferralCoordinator, S::Group, CatalogueWrite, "...."),
             (ReferralCoordinator, S::Group, UserRead, "...."),
 
             (InsuranceOfficer, S::City, RegistryRead, "YYY."),
             (InsuranceOfficer, S::City, PatientRead, "...."),
             (InsuranceOfficer, S::City, UserRead, "...."),
             (InsuranceOfficer, S::City, AuditRead, "...."),
+            (InsuranceOfficer, S::City, ReportRead, "YYY."),
+            (InsuranceOfficer, S::City, CatalogueWrite, "...."),
 
             (Auditor, S::City, AuditRead, "YYY."),
             (Auditor, S::Group, AuditRead, "YY.."),
             (Auditor, S::Unit, AuditRead, "Y..."),
             (Auditor, S::City, PatientRead, "...."),
             (Auditor, S::City, UserWrite, "...."),
+            (Auditor, S::City, ReportRead, "...."),
         ];
         for (role, kind, action, row) in expected {
             let p = principal(*role, *kind);

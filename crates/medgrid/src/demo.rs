@@ -103,6 +103,12 @@ pub async fn load_if_empty(
             format!("unit-{}", lead.id),
         ),
         (
+            "lead.manager",
+            "牵头医院管理者",
+            Role::MemberManager,
+            format!("unit-{}", lead.id),
+        ),
+        (
             "member.manager",
             "社区中心管理者",
             Role::MemberManager,
@@ -138,37 +144,56 @@ pub async fn load_if_empty(
     Ok(())
 }
 
-/// Opens the lead hospital's cardiology clinic for the coming two weeks (a morning session a
-/// day, a third of it reserved for referrals), so that a family doctor can refer and book at
-/// once in the demo.
+/// Gives the lead hospital's cardiology department a weekly timetable (a morning clinic every
+/// day, a third of it reserved for referrals) and a ward with a quarter of its beds reserved,
+/// and opens the coming two weeks, so that a family doctor can refer and book at once in the
+/// demo. The server's timetable job keeps the window moving from then on.
 async fn open_demo_clinics(
     store: &Store,
     actor: &Actor,
     lead: &medgrid_domain::org::Unit,
 ) -> anyhow::Result<()> {
     let policy = medgrid_domain::capacity::Policy::default();
-    let today = medgrid_store::local_now().date();
-    let mut opened = 0;
-    for day in 1..=14 {
-        let Some(date) = today.checked_add_days(chrono::Days::new(day)) else {
-            continue;
-        };
-        let draft = medgrid_store::booking::SessionDraft {
+    let start = chrono::NaiveTime::from_hms_opt(8, 0, 0).context("a valid time")?;
+    for weekday in 1..=7 {
+        let draft = medgrid_store::schedule::ScheduleDraft {
             department_code: "XXG".into(),
             practitioner_id: None,
-            starts_at: date.and_time(chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default()),
+            weekday,
+            start_time: start,
             slot_minutes: 10,
             capacity: 24,
             reserved: 8,
+            expert_visit: false,
         };
         store
-            .open_care_session(actor, lead, &draft, &policy)
+            .create_schedule(actor, lead, &draft, &policy)
             .await
-            .context("opening the demo clinics")?;
-        opened += 1;
+            .context("writing the demo timetable")?;
     }
+    let today = medgrid_store::local_now().date();
+    let opened = store
+        .open_scheduled_sessions(
+            actor,
+            today + chrono::Days::new(1),
+            today + chrono::Days::new(policy.open_days_ahead),
+            &policy,
+        )
+        .await
+        .context("opening the demo clinics")?;
+    let ward = medgrid_store::beds::WardDraft {
+        department_code: "XXG".into(),
+        name: "心血管内科一病区".into(),
+        beds: 40,
+        reserved_beds: 10,
+    };
+    store
+        .create_ward(actor, lead, &ward, &policy)
+        .await
+        .context("writing the demo ward")?;
     println!(
-        "  {opened} cardiology sessions opened at {} (8 of 24 slots reserved for referrals)",
+        "  {opened} cardiology sessions opened at {} (8 of 24 slots reserved for referrals); \
+         ward of 40 beds, 10 reserved",
         lead.legal_name
     );
     Ok(())

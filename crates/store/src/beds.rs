@@ -287,6 +287,53 @@ impl Store {
         })
     }
 
+    /// The wards of a unit.
+    pub async fn wards(&self, unit_id: Id) -> Result<Vec<Ward>, StoreError> {
+        read!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT id, group_id, unit_id, department_code, name, CAST(beds AS BIGINT) AS beds, \
+                 CAST(reserved_beds AS BIGINT) AS reserved_beds FROM ward WHERE unit_id = $1 \
+                 ORDER BY department_code, id",
+            )
+            .bind(unit_id)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(Ward {
+                    id: r.try_get("id")?,
+                    group_id: r.try_get("group_id")?,
+                    unit_id: r.try_get("unit_id")?,
+                    department_code: r.try_get("department_code")?,
+                    name: r.try_get("name")?,
+                    beds: count(r.try_get("beds")?, "beds")?,
+                    reserved_beds: count(r.try_get("reserved_beds")?, "reserved_beds")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The live bed booking of a referral, with its ward's name.
+    pub async fn referral_bed_booking(
+        &self,
+        referral_id: Id,
+    ) -> Result<Option<(BedBooking, String)>, StoreError> {
+        read!(self, |p| {
+            let r = sqlx::query(&format!(
+                "SELECT {BED_BOOKING_COLUMNS}, (SELECT w.name FROM ward w WHERE w.id = ward_id) \
+                 AS ward_name FROM bed_booking WHERE referral_id = $1 AND status = 'booked'"
+            ))
+            .bind(referral_id)
+            .fetch_optional(p)
+            .await?;
+            match r {
+                None => Ok(None),
+                Some(r) => Ok(Some((bed_booking_from_row!(r), r.try_get("ward_name")?))),
+            }
+        })
+    }
+
     /// A bed booking by its id.
     pub async fn bed_booking(&self, id: Id) -> Result<BedBooking, StoreError> {
         read!(self, |p| {

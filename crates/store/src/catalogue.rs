@@ -175,13 +175,16 @@ impl Store {
     }
 
     /// Publishes the next version of a group's catalogue from its full text (one entry a
-    /// line). Every bad line is reported and nothing is published. Two editors publishing at
-    /// once cannot both take one version number: the second is told to reload.
+    /// line). Every bad line is reported and nothing is published. `base_version` is the
+    /// version the editor started from: if another version was published since, the edit is
+    /// refused rather than silently overwriting it, and of two editors publishing at once
+    /// only one takes the next number.
     pub async fn publish_catalogue(
         &self,
         actor: &Actor,
         group: OrgPath,
         kind: CatalogueKind,
+        base_version: i64,
         text: &str,
         note: &str,
     ) -> Result<Catalogue, StoreError> {
@@ -207,6 +210,21 @@ impl Store {
             .bind(kind.as_str())
             .fetch_one(&mut *tx)
             .await?;
+            if version != base_version + 1 {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict(FieldError::new(
+                    "base_version",
+                    "stale",
+                    format!(
+                        "编辑期间已有人发布了第 {} 版，请重新打开目录后再修改",
+                        version - 1
+                    ),
+                    format!(
+                        "version {} was published while you edited; reopen the catalogue",
+                        version - 1
+                    ),
+                )));
+            }
             let id: Id = sqlx::query_scalar(
                 "INSERT INTO referral_catalogue (group_id, kind, version, published_at, published_by, note) \
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -10,6 +10,7 @@
 //! reads use their own pool (WAL mode lets them run beside the writer).
 
 mod accounts;
+pub mod attachment;
 mod audit;
 pub mod beds;
 pub mod booking;
@@ -239,7 +240,7 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "uq_referral_catalogue_version",
         "referral_catalogue.group_id, referral_catalogue.kind, referral_catalogue.version",
-        "version",
+        "base_version",
         "目录已被他人同时更新，请刷新后重试",
         "the catalogue was published by someone else meanwhile; reload and try again",
     ),

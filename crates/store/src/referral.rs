@@ -406,6 +406,7 @@ pub(crate) fn notice_text(f: &Referral, transition: &str, to: &str) -> (String, 
             "escalate" => "超时督办",
             "create" => "创建",
             "offer" => "候补号源",
+            "attach" => "添加附件",
             _ => "更新",
         });
     let status_zh = Status::parse(to).map(|s| s.label_zh()).unwrap_or(to);

@@ -82,8 +82,24 @@ pub fn spawn(state: AppState, channel: Box<dyn Outbound>) -> tokio::task::JoinHa
     let every = Duration::from_secs(state.config.referral.timer_interval_seconds.max(1));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
+        let actor = medgrid_store::Actor::system("timetable");
+        let mut opened_on = None;
         loop {
             tick.tick().await;
+            // Once a day (and at start): the release window moves on by a day, so the
+            // timetables open the day that just came into it.
+            let today = local_now().date();
+            if opened_on != Some(today) {
+                match crate::capacity::open_release_window(&state, &actor).await {
+                    Ok(n) => {
+                        opened_on = Some(today);
+                        if n > 0 {
+                            tracing::info!(sessions = n, "timetables opened");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = ?e, "opening timetables failed"),
+                }
+            }
             match state
                 .store
                 .escalate_overdue(&state.timers, local_now())

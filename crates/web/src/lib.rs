@@ -7,6 +7,8 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod capacity;
+pub mod catalogues;
 pub mod error;
 pub mod fhir;
 pub mod jobs;

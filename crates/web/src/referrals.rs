@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use medgrid_domain::access::{authorize, Action, Id, OrgPath, Role};
-use medgrid_domain::referral::{Direction, Kind, Priority};
+use medgrid_domain::referral::{Direction, Kind, Party, Priority};
 use medgrid_domain::{FieldError, Invalid};
+use medgrid_store::attachment::Attachment;
 use medgrid_store::booking::{Booking, BookingRequest, FreeSlot, SlotSearch};
 use medgrid_store::referral::{Move, Referral, ReferralDraft, ReferralFilter};
 use medgrid_store::{local_now, AuditEntry, Outcome};
@@ -156,6 +157,27 @@ pub async fn read(state: &AppState, caller: &Caller, id: Id) -> Result<Referral,
     Ok(f)
 }
 
+/// A referral for one of its parties (either end or its coordinator) about to act on it;
+/// `what` names the act in Chinese and English for the refusal.
+pub async fn read_as_party(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    what: (&str, &str),
+) -> Result<Referral, AppError> {
+    let f = read(state, caller, id).await?;
+    if f.parties_of(&caller.principal).is_empty() {
+        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
+            message_zh: format!("只有转诊双方或转诊协调员可以{}", what.0),
+            message_en: format!(
+                "only the referral's parties or its coordinator may {}",
+                what.1
+            ),
+        }));
+    }
+    Ok(f)
+}
+
 pub async fn audit_read(
     state: &AppState,
     caller: &Caller,
@@ -282,13 +304,7 @@ pub async fn book(
     idempotency_key: &str,
     hold_token: Option<String>,
 ) -> Result<Booking, AppError> {
-    let f = read(state, caller, id).await?;
-    if f.parties_of(&caller.principal).is_empty() {
-        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
-            message_zh: "只有转诊双方或转诊协调员可以预约".into(),
-            message_en: "only the referral's parties or its coordinator may book".into(),
-        }));
-    }
+    let f = read_as_party(state, caller, id, ("预约", "book")).await?;
     let mut req = BookingRequest::new(
         slot_id,
         f.resident_id,
@@ -306,14 +322,7 @@ pub async fn cancel_booking(
     caller: &Caller,
     id: Id,
 ) -> Result<Booking, AppError> {
-    let f = read(state, caller, id).await?;
-    if f.parties_of(&caller.principal).is_empty() {
-        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
-            message_zh: "只有转诊双方或转诊协调员可以取消预约".into(),
-            message_en: "only the referral's parties or its coordinator may cancel its booking"
-                .into(),
-        }));
-    }
+    read_as_party(state, caller, id, ("取消预约", "cancel its booking")).await?;
     let Some((b, _, _)) = state.store.referral_booking(id).await? else {
         return Err(AppError::NotFound);
     };
@@ -330,15 +339,91 @@ pub async fn enqueue(
     id: Id,
     department: &str,
 ) -> Result<medgrid_store::booking::QueueEntry, AppError> {
-    let f = read(state, caller, id).await?;
-    if f.parties_of(&caller.principal).is_empty() {
-        return Err(AppError::Forbidden(medgrid_domain::access::Denied {
-            message_zh: "只有转诊双方或转诊协调员可以登记候补".into(),
-            message_en: "only the referral's parties or its coordinator may queue it".into(),
-        }));
-    }
+    read_as_party(state, caller, id, ("登记候补", "queue it")).await?;
     Ok(state
         .store
         .enqueue_referral(&caller.actor, id, department, &state.timers, local_now())
         .await?)
+}
+
+/// Attaches a file to a referral on behalf of the side the caller holds.
+pub async fn attach(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<Attachment, AppError> {
+    let f = read_as_party(state, caller, id, ("添加附件", "attach files")).await?;
+    let party = f
+        .parties_of(&caller.principal)
+        .first()
+        .copied()
+        .unwrap_or(Party::Coordinator);
+    Ok(state
+        .store
+        .attach_file(&caller.actor, id, party, file_name, bytes, local_now())
+        .await?)
+}
+
+/// One attached file with its content, for someone who may read the referral; the read is
+/// audited like the referral's.
+pub async fn attachment(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    attachment_id: Id,
+) -> Result<(Attachment, Vec<u8>), AppError> {
+    let f = read(state, caller, id).await?;
+    let found = state.store.attachment(id, attachment_id).await?;
+    audit_read(
+        state,
+        caller,
+        "referral.attachment.read",
+        &format!("attachment-{attachment_id}"),
+        f.from_path(),
+    )
+    .await;
+    Ok(found)
+}
+
+/// A stored file as a download: its recognised type, its name for the browser's save dialog,
+/// and never rendered inline (a file from another unit is not trusted as a page).
+pub fn file_response(a: &Attachment, content: Vec<u8>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let ascii: String = a
+        .file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = a
+        .file_name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'.' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, a.media_type.clone()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        content,
+    )
+        .into_response()
 }

@@ -2,14 +2,16 @@
 //! at `/api/openapi.json` (generated from these handlers).
 
 mod accounts;
+mod capacity;
+mod catalogues;
 mod referrals;
 mod registry;
 pub(crate) use registry::visible_practitioners;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -20,6 +22,9 @@ use medgrid_domain::{FieldError, Invalid};
 
 use crate::error::AppError;
 use crate::AppState;
+
+/// An attachment's body may be larger than other requests: the file plus a form's framing.
+pub(crate) const ATTACHMENT_BODY: usize = medgrid_domain::attachment::MAX_BYTES + 64 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,6 +77,42 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/referrals/{id}/queue", post(referrals::queue))
         .route("/v1/notifications", get(referrals::notifications))
+        .route("/v1/notifications/read", post(referrals::mark_read))
+        .route(
+            "/v1/referrals/{id}/attachments",
+            get(referrals::attachments)
+                .post(referrals::attach)
+                .layer(DefaultBodyLimit::max(ATTACHMENT_BODY)),
+        )
+        .route(
+            "/v1/referrals/{id}/attachments/{attachment_id}",
+            get(referrals::download),
+        )
+        .route(
+            "/v1/referrals/{id}/bed-booking",
+            post(capacity::book_bed).delete(capacity::cancel_bed),
+        )
+        .route("/v1/units/{id}/timetable", get(capacity::timetable))
+        .route("/v1/units/{id}/schedules", post(capacity::add_schedule))
+        .route(
+            "/v1/units/{id}/schedules/{schedule_id}/reservation",
+            post(capacity::change_reservation),
+        )
+        .route("/v1/units/{id}/wards", post(capacity::add_ward))
+        .route(
+            "/v1/reports/reservation-compliance",
+            get(capacity::compliance),
+        )
+        .route("/v1/bed-pool", get(capacity::bed_pool))
+        .route("/v1/groups/{id}/catalogues", get(catalogues::list))
+        .route(
+            "/v1/groups/{id}/catalogues/{kind}",
+            post(catalogues::publish),
+        )
+        .route(
+            "/v1/groups/{id}/catalogues/{kind}/versions",
+            get(catalogues::versions),
+        )
         .fallback(|| async { AppError::NotFound })
 }
 
@@ -117,16 +158,35 @@ pub fn router() -> Router<AppState> {
         referrals::cancel_booking,
         referrals::queue,
         referrals::notifications,
+        referrals::mark_read,
+        referrals::attach,
+        referrals::attachments,
+        referrals::download,
+        capacity::timetable,
+        capacity::add_schedule,
+        capacity::change_reservation,
+        capacity::add_ward,
+        capacity::compliance,
+        capacity::bed_pool,
+        capacity::book_bed,
+        capacity::cancel_bed,
+        catalogues::list,
+        catalogues::versions,
+        catalogues::publish,
     ),
     components(schemas(crate::error::Problem, crate::referrals::ReferralInput, crate::referrals::View,
-        referrals::TransitionInput, referrals::BookInput, referrals::QueueInput)),
+        referrals::TransitionInput, referrals::BookInput, referrals::QueueInput,
+        crate::capacity::ScheduleInput, crate::capacity::WardInput, crate::capacity::Timetable,
+        capacity::ReservationInput, capacity::BedInput,
+        crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "registry", description = "Cities, grids, groups, member units, departments, practitioners (R1.1, R1.2)"),
         (name = "accounts", description = "Users, roles, organisation scopes and API tokens"),
         (name = "audit", description = "The append-only audit log"),
-        (name = "referral", description = "Two-way referral, reserved slots, the no-slot queue and notifications (R4, R5)"),
+        (name = "referral", description = "Two-way referral, catalogues, attachments, reserved slots, the no-slot queue and notifications (R4, R5)"),
+        (name = "capacity", description = "Timetables, wards, the group bed pool and the reservation compliance report (R5)"),
     )
 )]
 pub struct ApiDoc;
@@ -211,6 +271,22 @@ fn json_rejection(rejection: &JsonRejection) -> AppError {
 /// The part of serde's message that describes the problem, without axum's preamble.
 fn serde_reason(text: &str) -> &str {
     text.rsplit_once(": ").map_or(text, |(_, r)| r)
+}
+
+/// The `Idempotency-Key` header every booking request carries.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            AppError::Invalid(Invalid::one(FieldError::new(
+                "Idempotency-Key",
+                "required",
+                "预约请求须带 Idempotency-Key 请求头，重试时沿用同一值",
+                "a booking request needs an Idempotency-Key header, the same on every retry",
+            )))
+        })
 }
 
 /// A raw body (CSV uploads) whose size rejection is a problem document.

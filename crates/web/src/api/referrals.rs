@@ -3,15 +3,18 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 
 use medgrid_domain::access::Id;
 use medgrid_domain::{FieldError, Invalid};
+use medgrid_store::attachment::Attachment;
 use medgrid_store::booking::{Booking, FreeSlot, QueueEntry};
+use medgrid_store::local_now;
 use medgrid_store::referral::{Move, Notification, Referral, ReferralEvent};
 
-use super::Body;
+use super::{idempotency_key, Body, RawBody};
 use crate::auth::ApiCaller;
 use crate::error::{AppError, Problem};
 use crate::referrals::{self, ReferralInput, View};
@@ -167,21 +170,6 @@ pub struct BookInput {
     pub hold_token: Option<String>,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            AppError::Invalid(Invalid::one(FieldError::new(
-                "Idempotency-Key",
-                "required",
-                "预约请求须带 Idempotency-Key 请求头，重试时沿用同一值",
-                "a booking request needs an Idempotency-Key header, the same on every retry",
-            )))
-        })
-}
-
 /// Books a slot for the referral. Requires an `Idempotency-Key` header: a retry returns the
 /// first booking rather than a second one.
 #[utoipa::path(post, path = "/api/v1/referrals/{id}/booking", tag = "referral",
@@ -253,4 +241,72 @@ pub async fn notifications(
     )
     .await;
     Ok(Json(list))
+}
+
+/// Marks the caller's notifications read.
+#[utoipa::path(post, path = "/api/v1/notifications/read", tag = "referral",
+    responses((status = 200, body = Object)))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let n = state
+        .store
+        .mark_notifications_read(
+            caller.user.id,
+            caller.principal.scope.path.unit,
+            local_now(),
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "marked": n })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AttachParams {
+    /// The file's name as the user knows it, e.g. `心电图.pdf`.
+    file_name: String,
+}
+
+/// Attaches a file (the request body, at most 10 MB; PDF, PNG, JPEG or DICOM, recognised by
+/// its content) to an open referral.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/attachments", tag = "referral",
+    params(("id" = i64, Path), AttachParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Object), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn attach(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    Query(q): Query<AttachParams>,
+    RawBody(bytes): RawBody,
+) -> Result<(StatusCode, Json<Attachment>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(referrals::attach(&state, &caller, id, &q.file_name, &bytes).await?),
+    ))
+}
+
+/// The referral's files, without their content.
+#[utoipa::path(get, path = "/api/v1/referrals/{id}/attachments", tag = "referral",
+    params(("id" = i64, Path)), responses((status = 200, body = [Object]), (status = 403, body = Problem)))]
+pub async fn attachments(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<Vec<Attachment>>, AppError> {
+    referrals::read(&state, &caller, id).await?;
+    Ok(Json(state.store.attachments(id).await?))
+}
+
+/// One file's content, served as a download under its recognised type.
+#[utoipa::path(get, path = "/api/v1/referrals/{id}/attachments/{attachment_id}", tag = "referral",
+    params(("id" = i64, Path), ("attachment_id" = i64, Path)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = Problem)))]
+pub async fn download(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((id, attachment_id)): Path<(Id, Id)>,
+) -> Result<Response, AppError> {
+    let (a, content) = referrals::attachment(&state, &caller, id, attachment_id).await?;
+    Ok(crate::referrals::file_response(&a, content))
 }

@@ -2,10 +2,11 @@
 //! Forms post back with a per-session CSRF token; pages work without JavaScript.
 
 mod accounts;
+mod capacity;
 mod referrals;
 mod registry;
 
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -44,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "referral.html",
     "referral_board.html",
     "follow_ups.html",
+    "capacity.html",
+    "compliance.html",
+    "bed_pool.html",
+    "catalogues.html",
 );
 
 /// Chinese labels of input fields, for error messages in forms.
@@ -88,6 +93,20 @@ fn field_label(field: &str) -> String {
         "idempotency_key" => "幂等键",
         "department_code" => "科室",
         "transition" => "操作",
+        "weekday" => "星期",
+        "start_time" => "开始时间",
+        "slot_minutes" => "每号分钟",
+        "capacity" => "号源数",
+        "reserved" => "转诊预留",
+        "reserved_beds" => "转诊预留床位",
+        "expert_visit" => "专家下沉",
+        "ward" => "病区",
+        "admit_on" => "入院日期",
+        "file" => "附件",
+        "file_name" => "文件名",
+        "base_version" => "目录版本",
+        "until" => "结束日期",
+        "group_id" => "医疗集团",
         other => other,
     };
     label.to_owned()
@@ -203,6 +222,10 @@ pub struct Nav {
     pub can_referrals: bool,
     pub can_board: bool,
     pub can_follow_ups: bool,
+    /// Managers keep timetables and wards; those who steer read the reports.
+    pub can_capacity: bool,
+    pub can_reports: bool,
+    pub can_catalogues: bool,
 }
 
 pub fn nav(c: &Caller) -> Nav {
@@ -217,6 +240,11 @@ pub fn nav(c: &Caller) -> Nav {
         can_referrals: authorize(&c.principal, Action::PatientRead, &own).is_ok(),
         can_board: c.principal.role == Role::ReferralCoordinator,
         can_follow_ups: c.principal.role == Role::FamilyDoctor && own.unit.is_some(),
+        can_capacity: authorize(&c.principal, Action::UnitResourcesWrite, &own).is_ok()
+            && (own.unit.is_some() || own.group.is_some()),
+        can_reports: authorize(&c.principal, Action::ReportRead, &own).is_ok()
+            && own.group.is_some(),
+        can_catalogues: own.group.is_some(),
     }
 }
 
@@ -274,7 +302,32 @@ pub fn router() -> Router<AppState> {
             post(referrals::cancel_booking),
         )
         .route("/referrals/{id}/queue", post(referrals::queue))
+        .route("/referrals/{id}/book-bed", post(referrals::book_bed))
+        .route("/referrals/{id}/cancel-bed", post(referrals::cancel_bed))
+        .route(
+            "/referrals/{id}/attachments",
+            post(referrals::attach).layer(DefaultBodyLimit::max(crate::api::ATTACHMENT_BODY)),
+        )
+        .route(
+            "/referrals/{id}/attachments/{attachment_id}",
+            get(referrals::download),
+        )
+        .route("/notifications/read", post(referrals::mark_read))
         .route("/follow-ups", get(referrals::follow_ups_page))
+        .route("/capacity", get(capacity::timetable_page))
+        .route("/capacity/{unit}/schedules", post(capacity::add_schedule))
+        .route(
+            "/capacity/{unit}/schedules/{schedule}/reservation",
+            post(capacity::change_reservation),
+        )
+        .route("/capacity/{unit}/wards", post(capacity::add_ward))
+        .route("/capacity/compliance", get(capacity::compliance_page))
+        .route("/capacity/beds", get(capacity::bed_pool_page))
+        .route("/catalogues", get(capacity::catalogues_page))
+        .route(
+            "/catalogues/{group}/{kind}",
+            post(capacity::publish_catalogue),
+        )
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
 }

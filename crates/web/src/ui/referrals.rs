@@ -287,6 +287,8 @@ pub async fn create(
 #[derive(Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
+    /// The admission day whose beds the page shows.
+    bed_day: Option<chrono::NaiveDate>,
 }
 
 pub async fn detail_page(
@@ -295,7 +297,7 @@ pub async fn detail_page(
     Path(id): Path<Id>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
-    render_detail(&state, &caller, id, q.done, Vec::new()).await
+    render_detail_on(&state, &caller, id, q.done, Vec::new(), q.bed_day).await
 }
 
 async fn render_detail(
@@ -304,6 +306,34 @@ async fn render_detail(
     id: Id,
     done: Option<String>,
     errors: Vec<FieldError>,
+) -> Result<Response, UiError> {
+    render_detail_on(state, caller, id, done, errors, None).await
+}
+
+/// The page after a form: back to the referral with the outcome, or the page again with
+/// the refusal's fields named.
+async fn after<T>(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    result: Result<T, AppError>,
+    done: &str,
+) -> Result<Response, UiError> {
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/referrals/{id}?done={done}")).into_response()),
+        Err(AppError::Invalid(inv)) => render_detail(state, caller, id, None, inv.0).await,
+        Err(AppError::Conflict(e)) => render_detail(state, caller, id, None, vec![e]).await,
+        Err(e) => Err(page(state, caller, e)),
+    }
+}
+
+async fn render_detail_on(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    done: Option<String>,
+    errors: Vec<FieldError>,
+    bed_day: Option<chrono::NaiveDate>,
 ) -> Result<Response, UiError> {
     let f = referrals::read(state, caller, id)
         .await
@@ -349,7 +379,7 @@ async fn render_detail(
             context! {
                 at => e.at.format("%Y-%m-%d %H:%M").to_string(),
                 transition => medgrid_domain::referral::Transition::parse(&e.transition).map(|t| t.label_zh()).unwrap_or(match e.transition.as_str() {
-                    "create" => "创建草稿", "escalate" => "超时督办", "offer" => "候补号源", "queue" => "登记候补", "unbook" => "取消预约", other => other,
+                    "create" => "创建草稿", "escalate" => "超时督办", "attach" => "添加附件", "offer" => "候补号源", "queue" => "登记候补", "unbook" => "取消预约", other => other,
                 }),
                 to => Status::parse(&e.to_status).map(|s| s.label_zh()).unwrap_or("-"),
                 party => e.party, user => e.user_name, note => e.note,
@@ -363,6 +393,27 @@ async fn render_detail(
                 id => s.slot_id, at => s.starts_at.format("%m-%d %H:%M").to_string(),
                 department => s.department_code, practitioner => s.practitioner_name,
                 reserved => s.reserved, expert => s.expert_visit, refused => s.refused_zh,
+            }
+        })
+        .collect();
+    let bed = state.store.referral_bed_booking(id).await?;
+    let bed_day = bed_day.unwrap_or_else(|| local_now().date() + chrono::Duration::days(1));
+    let wards = if f.status == Status::Accepted
+        && f.kind == Kind::Referral
+        && (sender || receiver || coordinator)
+    {
+        crate::capacity::wards_for(state, &f, bed_day).await?
+    } else {
+        Vec::new()
+    };
+    let attachments = state.store.attachments(id).await?;
+    let attachments: Vec<_> = attachments
+        .iter()
+        .map(|a| {
+            context! {
+                id => a.id, name => a.file_name, media_type => a.media_type,
+                kb => (a.size_bytes + 1023) / 1024, sha256 => a.sha256.get(..16),
+                at => super::accounts::beijing_time(a.uploaded_at),
             }
         })
         .collect();
@@ -382,6 +433,9 @@ async fn render_detail(
             booking => booking.map(|(b, at, unit)| context! { reference => b.reference, at => at.format("%Y-%m-%d %H:%M").to_string(), unit }),
             offered => offered.map(|(slot, token, until)| context! { slot, token, until => until.format("%m-%d %H:%M").to_string() }),
             key => crate::auth::new_secret(),
+            bed => bed.map(|(b, ward)| context! { reference => b.reference, ward, day => b.admit_on.to_string(), bed_no => b.bed_no, reserved => b.reserved }),
+            wards, bed_day => bed_day.to_string(), attachments,
+            max_mb => medgrid_domain::attachment::MAX_BYTES / 1024 / 1024,
         },
     )?;
     Ok((status, html).into_response())
@@ -450,14 +504,8 @@ pub async fn move_referral(
         }
         return render_detail(&state, &caller, id, None, inv.0).await;
     };
-    match referrals::move_referral(&state, &caller, id, &mv).await {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/referrals/{id}?done={}", f.transition)).into_response())
-        }
-        Err(AppError::Invalid(inv)) => render_detail(&state, &caller, id, None, inv.0).await,
-        Err(AppError::Conflict(e)) => render_detail(&state, &caller, id, None, vec![e]).await,
-        Err(e) => Err(page(&state, &caller, e)),
-    }
+    let result = referrals::move_referral(&state, &caller, id, &mv).await;
+    after(&state, &caller, id, result, &f.transition).await
 }
 
 #[derive(Deserialize)]
@@ -477,12 +525,8 @@ pub async fn book(
 ) -> Result<Response, UiError> {
     check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
     let hold = Some(f.hold_token.clone()).filter(|t| !t.is_empty());
-    match referrals::book(&state, &caller, id, f.slot_id, &f.key, hold).await {
-        Ok(_) => Ok(Redirect::to(&format!("/referrals/{id}?done=book")).into_response()),
-        Err(AppError::Invalid(inv)) => render_detail(&state, &caller, id, None, inv.0).await,
-        Err(AppError::Conflict(e)) => render_detail(&state, &caller, id, None, vec![e]).await,
-        Err(e) => Err(page(&state, &caller, e)),
-    }
+    let result = referrals::book(&state, &caller, id, f.slot_id, &f.key, hold).await;
+    after(&state, &caller, id, result, "book").await
 }
 
 #[derive(Deserialize)]
@@ -499,11 +543,8 @@ pub async fn cancel_booking(
     Form(f): Form<SimpleForm>,
 ) -> Result<Response, UiError> {
     check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
-    match referrals::cancel_booking(&state, &caller, id).await {
-        Ok(_) => Ok(Redirect::to(&format!("/referrals/{id}?done=unbook")).into_response()),
-        Err(AppError::Conflict(e)) => render_detail(&state, &caller, id, None, vec![e]).await,
-        Err(e) => Err(page(&state, &caller, e)),
-    }
+    let result = referrals::cancel_booking(&state, &caller, id).await;
+    after(&state, &caller, id, result, "unbook").await
 }
 
 pub async fn queue(
@@ -513,12 +554,8 @@ pub async fn queue(
     Form(f): Form<SimpleForm>,
 ) -> Result<Response, UiError> {
     check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
-    match referrals::enqueue(&state, &caller, id, &f.department).await {
-        Ok(_) => Ok(Redirect::to(&format!("/referrals/{id}?done=queue")).into_response()),
-        Err(AppError::Invalid(inv)) => render_detail(&state, &caller, id, None, inv.0).await,
-        Err(AppError::Conflict(e)) => render_detail(&state, &caller, id, None, vec![e]).await,
-        Err(e) => Err(page(&state, &caller, e)),
-    }
+    let result = referrals::enqueue(&state, &caller, id, &f.department).await;
+    after(&state, &caller, id, result, "queue").await
 }
 
 /// The coordinator's board: what is overdue, what waits for a slot, and how the group's open
@@ -607,4 +644,116 @@ pub async fn follow_ups_page(
         context! { nav => nav(&caller), active => "follow_ups", tasks },
     )?;
     Ok(html.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct BedForm {
+    csrf: String,
+    ward_id: Id,
+    admit_on: chrono::NaiveDate,
+    key: String,
+}
+
+pub async fn book_bed(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path(id): Path<Id>,
+    Form(f): Form<BedForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    let result =
+        crate::capacity::book_bed(&state, &caller, id, f.ward_id, f.admit_on, &f.key).await;
+    after(&state, &caller, id, result, "bed").await
+}
+
+pub async fn cancel_bed(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path(id): Path<Id>,
+    Form(f): Form<SimpleForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    let result = crate::capacity::cancel_bed(&state, &caller, id).await;
+    after(&state, &caller, id, result, "unbed").await
+}
+
+/// The upload form: its CSRF token and its one file, read from the multipart body (whose
+/// size the route limits).
+pub async fn attach(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path(id): Path<Id>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, UiError> {
+    let mut csrf = String::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(page(&state, &caller, upload_error(&e))),
+        };
+        match field.name() {
+            Some("csrf") => {
+                csrf = field
+                    .text()
+                    .await
+                    .map_err(|e| page(&state, &caller, upload_error(&e)))?;
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| page(&state, &caller, upload_error(&e)))?;
+                file = Some((name, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    check_csrf(&caller, &csrf).map_err(|e| page(&state, &caller, e))?;
+    let (name, bytes) = file.unwrap_or_default();
+    let result = referrals::attach(&state, &caller, id, &name, &bytes).await;
+    after(&state, &caller, id, result, "attach").await
+}
+
+fn upload_error(e: &axum::extract::multipart::MultipartError) -> AppError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::Invalid(Invalid::one(medgrid_domain::attachment::too_large()))
+    } else {
+        AppError::BadRequest(FieldError::new(
+            "file",
+            "read",
+            "无法读取上传的文件",
+            "could not read the uploaded file",
+        ))
+    }
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path((id, attachment_id)): Path<(Id, Id)>,
+) -> Result<Response, UiError> {
+    let (a, content) = referrals::attachment(&state, &caller, id, attachment_id)
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    Ok(referrals::file_response(&a, content))
+}
+
+pub async fn mark_read(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<SimpleForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    state
+        .store
+        .mark_notifications_read(
+            caller.user.id,
+            caller.principal.scope.path.unit,
+            local_now(),
+        )
+        .await?;
+    Ok(Redirect::to("/referrals").into_response())
 }
