@@ -473,9 +473,23 @@ fn referral_journey() {
     assert_eq!(status_of(&browser), "已接收");
     log_out(&browser);
 
-    // The family doctor books a reserved slot.
+    // The family doctor attaches the ECG report, then books a reserved slot.
     log_in(&browser, &server, "doctor");
     browser.goto(&server.url(&referral_path));
+    let ecg = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("心电图报告.pdf");
+    std::fs::write(
+        &ecg,
+        b"%PDF-1.4\n% ECG: sinus rhythm, ST depression V4-V6\n",
+    )
+    .unwrap();
+    let file = browser.find("#attach-form input[type=file]");
+    browser.type_into(&file, ecg.to_str().unwrap());
+    let attach = browser.find("#do-attach");
+    browser.click(&attach);
+    browser.wait_text("操作已完成");
+    let files = browser.find_all("a.attachment-link");
+    assert_eq!(files.len(), 1, "the attachment is listed");
+    assert_eq!(browser.text(&files[0]), "心电图报告.pdf");
     let slots = browser.find_all("button.book-slot");
     assert!(!slots.is_empty(), "reserved slots are open to the referral");
     browser.click(&slots[0]);
@@ -488,6 +502,11 @@ fn referral_journey() {
     // The specialist: arrival, completion with a summary, then a down-referral.
     log_in(&browser, &server, "specialist");
     browser.goto(&server.url(&referral_path));
+    assert_eq!(
+        browser.find_all("a.attachment-link").len(),
+        1,
+        "the receiving side sees the file the referrer attached"
+    );
     let arrive = browser.find("#do-arrive");
     browser.click(&arrive);
     browser.wait_text("操作已完成");
@@ -537,6 +556,92 @@ fn referral_journey() {
     assert!(browser.text(&summary).contains("药物治疗"));
     browser.screenshot(
         &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journey-referral.png"),
+    );
+    drop(browser);
+    server.stop();
+}
+
+/// Replaces an input's value: select all, then type (WebDriver keys: Control, a, release).
+fn replace_value(browser: &Browser, element: &str, text: &str) {
+    browser.type_into(element, &format!("\u{E009}a\u{E000}{text}"));
+}
+
+/// The managers' side of capacity on the demo city: the lead hospital's manager is refused a
+/// timetable that keeps fewer than a third of its slots for referrals and then saves one that
+/// keeps enough; the group manager reads the reservation compliance chart and the bed pool,
+/// and publishes a new version of a referral catalogue.
+#[test]
+fn capacity_journey() {
+    let server = Server::demo(&sqlite_url("capacity"));
+    let browser = Browser::start();
+
+    log_in(&browser, &server, "lead.manager");
+    let nav = browser.find("#nav-capacity");
+    browser.click(&nav);
+    let rows = browser.find_all("#schedules tbody tr");
+    assert_eq!(rows.len(), 7, "the demo's daily cardiology clinic");
+    click_text(&browser, "summary", "新增出诊安排");
+    let reserved = browser.find("#schedule-form input[name=reserved]");
+    replace_value(&browser, &reserved, "5");
+    let save = browser.find("#add-schedule");
+    browser.click(&save);
+    let errors = browser.find("#form-errors");
+    let text = browser.text(&errors);
+    assert!(
+        text.contains("转诊预留"),
+        "the refusal names the field: {text}"
+    );
+    assert_eq!(
+        browser.find_all("#schedules tbody tr").len(),
+        7,
+        "nothing was written"
+    );
+    let reserved = browser.find("#schedule-form input[name=reserved]");
+    replace_value(&browser, &reserved, "8");
+    let save = browser.find("#add-schedule");
+    browser.click(&save);
+    browser.wait_text("操作已完成");
+    assert_eq!(browser.find_all("#schedules tbody tr").len(), 8);
+    log_out(&browser);
+
+    log_in(&browser, &server, "group.manager");
+    let nav = browser.find("#nav-compliance");
+    browser.click(&nav);
+    let chart = browser.find("#compliance-chart");
+    let bars = browser.find_all("#compliance-chart rect.s-unused");
+    assert!(!bars.is_empty(), "one bar per department");
+    let breaches = browser.find("#breaches");
+    assert!(
+        browser.text(&breaches).contains("均达到"),
+        "{}",
+        browser.text(&breaches)
+    );
+    assert!(!browser.text(&chart).is_empty() || !bars.is_empty());
+    browser.goto(&server.url("/capacity/beds"));
+    let totals = browser.find("#pool-totals");
+    assert!(
+        browser.text(&totals).contains("共 40 张床位"),
+        "{}",
+        browser.text(&totals)
+    );
+
+    let nav = browser.find("#nav-catalogues");
+    browser.click(&nav);
+    let section = "#catalogue-down_referral";
+    click_text(&browser, &format!("{section} summary"), "编辑并发布新版本");
+    let text = browser.find(&format!("{section} textarea[name=text]"));
+    replace_value(&browser, &text, "I10-I15 高血压\nE11 2型糖尿病\n- 术后康复");
+    let publish = browser.find(&format!("{section} form.catalogue-form button"));
+    browser.click(&publish);
+    browser.wait_text("新版本已发布");
+    let heading = browser.find(&format!("{section} h2"));
+    let heading = browser.text(&heading);
+    assert!(
+        heading.contains("第 1 版") && heading.contains("3 项"),
+        "{heading}"
+    );
+    browser.screenshot(
+        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journey-capacity.png"),
     );
     drop(browser);
     server.stop();

@@ -148,6 +148,16 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGKILL — no graceful shutdown, no chance to finish or flush anything — and
+    /// returns the exit status once the process is reaped. Restart with [`Server::demo`] on
+    /// the same database URL.
+    pub fn kill(mut self) -> std::process::ExitStatus {
+        self.child.kill().expect("SIGKILL medgrid");
+        self.child.wait().expect("reap medgrid")
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
