@@ -6,6 +6,7 @@
 use chrono::{Days, NaiveDateTime, NaiveTime};
 
 use crate::error::FieldError;
+use crate::referral::Priority;
 
 /// A group's reservation policy. Seed 002 sets the defaults: at least a third of each
 /// lead-hospital outpatient session and a quarter of its beds, open to members 14 days ahead.
@@ -21,6 +22,10 @@ pub struct Policy {
     pub release_at: NaiveTime,
     /// Hours before a slot when an unused reserved slot returns to general booking.
     pub return_hours: i64,
+    /// How soon an urgent and a green-channel referral must be seen: their booking windows,
+    /// nearer than the release window that routine referrals book within.
+    pub urgent_window_hours: i64,
+    pub green_window_hours: i64,
 }
 
 impl Default for Policy {
@@ -31,6 +36,8 @@ impl Default for Policy {
             open_days_ahead: 14,
             release_at: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN),
             return_hours: 24,
+            urgent_window_hours: 72,
+            green_window_hours: 48,
         }
     }
 }
@@ -190,6 +197,45 @@ impl Policy {
         Ok(())
     }
 
+    /// The latest start a referral of `priority` may be booked for, judged at `now`: a green
+    /// channel or urgent patient is seen within their own nearer window or queued (first) for
+    /// the next freed slot, never parked two weeks out.
+    pub fn window_end(&self, priority: Priority, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        match priority {
+            Priority::Routine => None,
+            Priority::Urgent => Some(now + chrono::Duration::hours(self.urgent_window_hours)),
+            Priority::Green => Some(now + chrono::Duration::hours(self.green_window_hours)),
+        }
+    }
+
+    /// Refuses a slot beyond the referral's window (see [`Policy::window_end`]).
+    pub fn check_window(
+        &self,
+        priority: Priority,
+        start: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> Result<(), FieldError> {
+        match self.window_end(priority, now) {
+            Some(end) if start > end => {
+                let hours = (end - now).num_hours();
+                Err(FieldError::new(
+                    "slot",
+                    "beyond_priority_window",
+                    format!(
+                        "{}转诊须在 {hours} 小时内就诊：请选择 {} 前的号源，或登记候补（优先排队）",
+                        priority.label_zh(),
+                        end.format("%m-%d %H:%M")
+                    ),
+                    format!(
+                        "a {priority} referral is seen within {hours} hours: choose a slot before {}, or queue it (it is served first)",
+                        end.format("%m-%d %H:%M")
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Which of a session's slots are reserved: spread evenly through it, so that referred
     /// patients are not all seen at the end.
     pub fn reserved_positions(capacity: u32, reserved: u32) -> Vec<bool> {
@@ -207,6 +253,25 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn green_and_urgent_referrals_book_within_their_nearer_windows() {
+        let p = Policy::default();
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let in_40h = now + chrono::Duration::hours(40);
+        let in_60h = now + chrono::Duration::hours(60);
+        let in_10d = now + chrono::Duration::days(10);
+        assert!(p.check_window(Priority::Green, in_40h, now).is_ok());
+        let e = p.check_window(Priority::Green, in_60h, now).unwrap_err();
+        assert_eq!(e.code, "beyond_priority_window");
+        assert!(e.message_zh.contains("48 小时"), "{}", e.message_zh);
+        assert!(p.check_window(Priority::Urgent, in_60h, now).is_ok());
+        assert!(p.check_window(Priority::Urgent, in_10d, now).is_err());
+        assert!(p.check_window(Priority::Routine, in_10d, now).is_ok());
+    }
     use chrono::NaiveDate;
 
     fn at(d: u32, h: u32) -> NaiveDateTime {

@@ -9,6 +9,7 @@ use sqlx::Row;
 use medgrid_domain::access::{Id, OrgPath};
 use medgrid_domain::capacity::{BookingKind, Policy};
 use medgrid_domain::org::{MemberRole, Unit};
+use medgrid_domain::referral::Priority;
 use medgrid_domain::{FieldError, Invalid};
 
 use crate::audit::{audit_insert, AuditEntry};
@@ -531,6 +532,7 @@ impl Store {
                  (SELECT f.status FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
                   AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
                   AND f.kind = 'referral') AS referral, \
+                 (SELECT f.priority FROM referral f WHERE f.id = $3) AS priority, \
                  (SELECT b.slot_id FROM booking b WHERE b.id = $4 AND b.status = 'booked' \
                   AND b.resident_id = $2) AS replaced_slot \
                  FROM care_session c JOIN unit u ON u.id = c.unit_id WHERE c.id = $1",
@@ -545,6 +547,11 @@ impl Store {
             let resident: Option<Id> = place.try_get("resident")?;
             let referral: Option<String> = place.try_get("referral")?;
             let replaced_slot: Option<Id> = place.try_get("replaced_slot")?;
+            let priority: Option<String> = place.try_get("priority")?;
+            let window = match priority.as_deref().map(Priority::parse) {
+                Some(Ok(p)) => policy.check_window(p, starts_at, req.now),
+                _ => Ok(()),
+            };
             // A referral is booked once it is accepted; rescheduling keeps it booked.
             let referral_ready = matches!(
                 (referral.as_deref(), req.replaces),
@@ -574,6 +581,8 @@ impl Store {
                     "转诊须先由接收方接收后才能预约",
                     "the referral must be accepted before it is booked",
                 ))
+            } else if let Err(e) = window {
+                Some(e)
             } else if req.replaces.is_some() && replaced_slot.is_none() {
                 Some(FieldError::new(
                     "replaces",

@@ -17,6 +17,9 @@ use medgrid_store::schedule::ScheduleDraft;
 use medgrid_store::{Actor, AuditFilter, Store, StoreError};
 use medgrid_testkit::on_both_databases;
 
+mod support;
+use medgrid_domain::referral::Priority;
+
 const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
 const CITY_SEED: u64 = 7;
 
@@ -76,46 +79,14 @@ async fn city_for_booking(store: &Store) -> (Unit, Unit) {
     (lead, other)
 }
 
-/// A live up-referral from `from` to `to` for `resident`, sent and accepted.
-async fn accepted_referral(store: &Store, from: &Unit, to: &Unit, resident: i64) -> i64 {
-    use medgrid_domain::access::{Principal, Role, Scope, ScopeKind};
-    use medgrid_store::referral::{Move, ReferralDraft};
-    let actor = Actor::system("test");
-    let draft = ReferralDraft {
-        resident_id: resident,
-        from_unit_id: from.id,
-        to_unit_id: Some(to.id),
-        diagnosis: "I21.0".into(),
-        reason: "胸痛待查".into(),
-        send: true,
-        ..ReferralDraft::default()
-    };
-    let f = store
-        .create_referral(&actor, &draft, day(10, 9))
-        .await
-        .unwrap();
-    let receiver = Principal {
-        user_id: 0,
-        username: "receiver".into(),
-        role: Role::Specialist,
-        scope: Scope {
-            kind: ScopeKind::Unit,
-            path: to.path(),
-        },
-    };
-    store
-        .move_referral(
-            &actor,
-            &receiver,
-            f.id,
-            &Move::Accept {
-                note: String::new(),
-            },
-            day(10, 10),
-        )
-        .await
-        .unwrap();
-    f.id
+/// A live up-referral, sent on the 10th at 09:00 and accepted an hour later.
+async fn accepted_referral(
+    store: &Store,
+    from: &medgrid_domain::org::Unit,
+    to: &medgrid_domain::org::Unit,
+    resident: i64,
+) -> i64 {
+    support::accepted_referral(store, from, to, resident, Priority::Routine, day(10, 9)).await
 }
 
 fn session(
@@ -838,7 +809,89 @@ async fn a_referral_takes_a_reserved_bed_and_is_booked(store: Store) {
     assert_eq!((second.bed_no, second.reserved), (2, false));
 }
 
+// ---- Priority windows ----
+
+/// A green-channel referral is booked within its 48 hours or not at all (it is queued first
+/// instead); a routine referral may take the same far slot.
+async fn a_green_referral_books_within_its_nearer_window(store: Store) {
+    let (lead, other) = city_for_booking(&store).await;
+    let policy = Policy::default();
+    let actor = Actor::system("test");
+    let (_, near) = store
+        .open_care_session(&actor, &lead, &session("XXG", day(12, 8), 12, 4), &policy)
+        .await
+        .unwrap();
+    let (_, far) = store
+        .open_care_session(&actor, &lead, &session("XXG", day(16, 8), 12, 4), &policy)
+        .await
+        .unwrap();
+    let patients = store.referrals_to(lead.id, 2).await.unwrap();
+    let (green_patient, routine_patient) = (patients[0].1, patients[1].1);
+    let green = support::accepted_referral(
+        &store,
+        &other,
+        &lead,
+        green_patient,
+        Priority::Green,
+        day(11, 9),
+    )
+    .await;
+    let now = day(11, 11);
+    let far_slot = far.iter().find(|s| s.reserved).unwrap().id;
+    let refused = store
+        .book(
+            &actor,
+            &policy,
+            &BookingRequest::new(far_slot, green_patient, Some(green), "green-far", now),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        invalid_fields(refused),
+        [("slot".to_owned(), "beyond_priority_window")]
+    );
+    assert_eq!(
+        store
+            .slots(far[0].session_id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.status == "free")
+            .count(),
+        12,
+        "the refusal took nothing"
+    );
+    let near_slot = near.iter().find(|s| s.reserved).unwrap().id;
+    let booked = store
+        .book(
+            &actor,
+            &policy,
+            &BookingRequest::new(near_slot, green_patient, Some(green), "green-near", now),
+        )
+        .await
+        .unwrap();
+    assert_eq!(booked.slot_id, near_slot);
+    let routine = support::accepted_referral(
+        &store,
+        &other,
+        &lead,
+        routine_patient,
+        Priority::Routine,
+        day(11, 9),
+    )
+    .await;
+    store
+        .book(
+            &actor,
+            &policy,
+            &BookingRequest::new(far_slot, routine_patient, Some(routine), "routine-far", now),
+        )
+        .await
+        .unwrap();
+}
+
 on_both_databases!(
+    a_green_referral_books_within_its_nearer_window,
     a_refused_timetable_names_every_field_and_writes_nothing,
     timetables_open_each_session_once,
     simultaneous_runs_open_each_session_once,

@@ -17,6 +17,9 @@ use medgrid_store::{
 };
 use medgrid_testkit::{on_both_databases, TestDb};
 
+mod support;
+use medgrid_domain::referral::Priority;
+
 const JINHUA: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
 
 async fn load_jinhua(store: &Store) -> i64 {
@@ -1219,55 +1222,14 @@ fn request(
     }
 }
 
-/// A live up-referral from `from` to `to` for `resident`, sent and accepted by the receiving
-/// side: the only kind of referral that may take a reserved slot.
+/// A live up-referral, sent on the 10th at 09:00 and accepted an hour later.
 async fn accepted_referral(
     store: &Store,
     from: &medgrid_domain::org::Unit,
     to: &medgrid_domain::org::Unit,
     resident: i64,
 ) -> i64 {
-    use medgrid_domain::access::{Principal, Role, Scope, ScopeKind};
-    use medgrid_store::referral::{Move, ReferralDraft};
-    let actor = Actor::system("test");
-    let f = store
-        .create_referral(
-            &actor,
-            &ReferralDraft {
-                resident_id: resident,
-                from_unit_id: from.id,
-                to_unit_id: Some(to.id),
-                diagnosis: "I21.0".into(),
-                reason: "胸痛待查".into(),
-                send: true,
-                ..ReferralDraft::default()
-            },
-            day(10, 9),
-        )
-        .await
-        .unwrap();
-    let receiver = Principal {
-        user_id: 0,
-        username: "receiver".into(),
-        role: Role::Specialist,
-        scope: Scope {
-            kind: ScopeKind::Unit,
-            path: to.path(),
-        },
-    };
-    store
-        .move_referral(
-            &actor,
-            &receiver,
-            f.id,
-            &Move::Accept {
-                note: String::new(),
-            },
-            day(10, 10),
-        )
-        .await
-        .unwrap();
-    f.id
+    support::accepted_referral(store, from, to, resident, Priority::Routine, day(10, 9)).await
 }
 
 async fn a_lead_session_keeps_its_reserved_share(store: Store) {

@@ -282,10 +282,13 @@ pub async fn slots_for(
     let Some(unit) = f.to_unit_id else {
         return Ok(Vec::new());
     };
+    // Only what the referral's urgency allows: a green-channel patient is offered the
+    // next 48 hours, not the first free slot in two weeks.
     let search = SlotSearch {
         unit_id: Some(unit),
         department_code: department.or_else(|| f.to_department_code.clone()),
         for_referral: true,
+        to: state.policy.window_end(f.priority, local_now()),
         limit: 60,
         ..SlotSearch::default()
     };
