@@ -136,10 +136,15 @@ async fn bench(kind: DbKind, args: &Args) {
 
     // Live referrals to the lead hospital, accepted and waiting for a slot (the generated
     // history cannot book): one per generated referral, each quoted with its own resident.
-    let copy = "INSERT INTO referral (resident_id, group_id, direction, priority, from_unit_id, \
+    // Routine, so that every one may take any slot of the session ten days out (urgent and
+    // green-channel referrals are booked within their nearer windows).
+    // Fifty live referrals per generated one, so that nearly every attempt quotes its own
+    // referral (each referral holds one booking at most).
+    let copy = "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 50) \
+        INSERT INTO referral (resident_id, group_id, direction, priority, from_unit_id, \
         to_unit_id, diagnosis, requested_at, status, kind) SELECT resident_id, group_id, direction, \
-        priority, from_unit_id, to_unit_id, diagnosis, requested_at, 'accepted', 'referral' \
-        FROM referral WHERE to_unit_id = $1 AND source_encounter_id IS NOT NULL";
+        'routine', from_unit_id, to_unit_id, diagnosis, requested_at, 'accepted', 'referral' \
+        FROM referral, n WHERE to_unit_id = $1 AND source_encounter_id IS NOT NULL";
     match kind {
         DbKind::Postgres => {
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -172,7 +177,7 @@ async fn bench(kind: DbKind, args: &Args) {
                 to_unit_id: Some(lead.id),
                 status: Some(medgrid_domain::referral::Status::Accepted),
                 live_only: true,
-                limit: 2000,
+                limit: 10_000,
                 ..Default::default()
             })
             .await
@@ -207,6 +212,13 @@ async fn bench(kind: DbKind, args: &Args) {
             {
                 Ok(_) => true,
                 Err(StoreError::Conflict(_)) => false,
+                // The referral already holds its one booking (quoted again by a later
+                // attempt): refused like a taken slot.
+                Err(StoreError::Invalid(inv))
+                    if inv.0.iter().all(|e| e.code == "not_accepted") =>
+                {
+                    false
+                }
                 Err(e) => panic!("{e:?}"),
             }
         }

@@ -86,14 +86,7 @@ impl Store {
                     "files can be attached to open referrals only",
                 )));
             }
-            let f = sqlx::query(&format!(
-                "{} WHERE f.id = $1",
-                crate::referral::REFERRAL_SELECT
-            ))
-            .bind(referral_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let f = crate::referral::referral_from_row!(f);
+            let f = crate::referral::referral_in_tx!(tx, referral_id);
             let count: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM referral_attachment WHERE referral_id = $1",
             )

@@ -564,14 +564,7 @@ impl Store {
                     tx.rollback().await?;
                     return Err(StoreError::Invalid(Invalid::one(not_accepted())));
                 }
-                let f = sqlx::query(&format!(
-                    "{} WHERE f.id = $1",
-                    crate::referral::REFERRAL_SELECT
-                ))
-                .bind(referral_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let f = crate::referral::referral_from_row!(f);
+                let f = crate::referral::referral_in_tx!(tx, referral_id);
                 let note = format!("{} {}", booking.reference, booking.admit_on);
                 crate::referral::record_event!(
                     tx,
@@ -686,14 +679,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() == 1 {
-                    let f = sqlx::query(&format!(
-                        "{} WHERE f.id = $1",
-                        crate::referral::REFERRAL_SELECT
-                    ))
-                    .bind(referral_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let f = crate::referral::referral_from_row!(f);
+                    let f = crate::referral::referral_in_tx!(tx, referral_id);
                     crate::referral::record_event!(
                         tx,
                         &f,

@@ -660,14 +660,7 @@ impl Store {
                     .bind(req.now)
                     .execute(&mut *tx)
                     .await?;
-                let f = sqlx::query(&format!(
-                    "{} WHERE f.id = $1",
-                    crate::referral::REFERRAL_SELECT
-                ))
-                .bind(referral_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let f = crate::referral::referral_from_row!(f);
+                let f = crate::referral::referral_in_tx!(tx, referral_id);
                 let note = format!(
                     "{} {}",
                     booking.reference,
@@ -887,14 +880,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() == 1 {
-                    let f = sqlx::query(&format!(
-                        "{} WHERE f.id = $1",
-                        crate::referral::REFERRAL_SELECT
-                    ))
-                    .bind(referral_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let f = crate::referral::referral_from_row!(f);
+                    let f = crate::referral::referral_in_tx!(tx, referral_id);
                     crate::referral::record_event!(
                         tx,
                         &f,

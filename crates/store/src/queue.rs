@@ -209,14 +209,7 @@ impl Store {
             .bind(slot_id)
             .execute(&mut *tx)
             .await?;
-            let f = sqlx::query(&format!(
-                "{} WHERE f.id = $1",
-                crate::referral::REFERRAL_SELECT
-            ))
-            .bind(referral_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let f = crate::referral::referral_from_row!(f);
+            let f = crate::referral::referral_in_tx!(tx, referral_id);
             let note = format!(
                 "slot {slot_id} {} until {until}",
                 starts_at.format("%Y-%m-%d %H:%M")

@@ -325,6 +325,21 @@ macro_rules! referral_from_row {
 pub(crate) use referral_from_row;
 
 /// Records one event of a referral and tells its other parties, in the caller's transaction.
+/// A referral read inside a transaction that is about to record one of its events.
+macro_rules! referral_in_tx {
+    ($tx:expr, $id:expr) => {{
+        let r = sqlx::query(&format!(
+            "{} WHERE f.id = $1",
+            $crate::referral::REFERRAL_SELECT
+        ))
+        .bind($id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        $crate::referral::referral_from_row!(r)
+    }};
+}
+pub(crate) use referral_in_tx;
+
 macro_rules! record_event {
     ($tx:expr, $ref:expr, $transition:expr, $from:expr, $to:expr, $party:expr, $actor:expr, $note:expr, $at:expr) => {{
         let f: &$crate::referral::Referral = $ref;
