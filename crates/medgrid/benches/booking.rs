@@ -214,9 +214,7 @@ async fn bench(kind: DbKind, args: &Args) {
                 Err(StoreError::Conflict(_)) => false,
                 // The referral already holds its one booking (quoted again by a later
                 // attempt): refused like a taken slot.
-                Err(StoreError::Invalid(inv))
-                    if inv.0.iter().all(|e| e.code == "not_accepted") =>
-                {
+                Err(StoreError::Invalid(inv)) if inv.0.iter().all(|e| e.code == "not_accepted") => {
                     false
                 }
                 Err(e) => panic!("{e:?}"),
