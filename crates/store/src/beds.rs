@@ -668,30 +668,13 @@ impl Store {
             };
             let b = bed_booking_from_row!(r);
             if let Some(referral_id) = b.referral_id {
-                let moved = sqlx::query(
-                    "UPDATE referral SET status = 'accepted', updated_at = $2 \
-                     WHERE id = $1 AND status = 'booked' \
-                     AND NOT EXISTS (SELECT 1 FROM booking k WHERE k.referral_id = $1 AND k.status = 'booked') \
-                     AND NOT EXISTS (SELECT 1 FROM bed_booking k WHERE k.referral_id = $1 AND k.status = 'booked')",
-                )
-                .bind(referral_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if moved.rows_affected() == 1 {
-                    let f = crate::referral::referral_in_tx!(tx, referral_id);
-                    crate::referral::record_event!(
-                        tx,
-                        &f,
-                        "unbook",
-                        Some("booked"),
-                        "accepted",
-                        "sender",
-                        actor,
-                        Some(b.reference.as_str()),
-                        now
-                    );
-                }
+                crate::referral::unbook_referral!(
+                    tx,
+                    referral_id,
+                    b.reference.as_str(),
+                    actor,
+                    now
+                );
             }
             audit_insert!(
                 &mut *tx,

@@ -340,6 +340,41 @@ macro_rules! referral_in_tx {
 }
 pub(crate) use referral_in_tx;
 
+/// Sends a booked referral back to "accepted" once its last live booking (slot or bed) is
+/// cancelled, with its `unbook` event; a referral still holding another booking stays booked.
+/// Call after the booking's own row is cancelled, inside the same transaction.
+macro_rules! unbook_referral {
+    ($tx:expr, $referral_id:expr, $reference:expr, $actor:expr, $now:expr) => {{
+        let referral_id: medgrid_domain::access::Id = $referral_id;
+        let now: chrono::NaiveDateTime = $now;
+        let moved = sqlx::query(
+            "UPDATE referral SET status = 'accepted', updated_at = $2 \
+             WHERE id = $1 AND status = 'booked' \
+             AND NOT EXISTS (SELECT 1 FROM booking k WHERE k.referral_id = $1 AND k.status = 'booked') \
+             AND NOT EXISTS (SELECT 1 FROM bed_booking k WHERE k.referral_id = $1 AND k.status = 'booked')",
+        )
+        .bind(referral_id)
+        .bind(now)
+        .execute(&mut *$tx)
+        .await?;
+        if moved.rows_affected() == 1 {
+            let f = $crate::referral::referral_in_tx!($tx, referral_id);
+            $crate::referral::record_event!(
+                $tx,
+                &f,
+                "unbook",
+                Some("booked"),
+                "accepted",
+                "sender",
+                $actor,
+                Some($reference),
+                now
+            );
+        }
+    }};
+}
+pub(crate) use unbook_referral;
+
 macro_rules! record_event {
     ($tx:expr, $ref:expr, $transition:expr, $from:expr, $to:expr, $party:expr, $actor:expr, $note:expr, $at:expr) => {{
         let f: &$crate::referral::Referral = $ref;
@@ -1242,11 +1277,13 @@ impl Store {
     /// Marks a user's notifications read.
     pub async fn mark_notifications_read(
         &self,
+        actor: &Actor,
         user_id: Id,
         unit_id: Option<Id>,
         now: NaiveDateTime,
     ) -> Result<u64, StoreError> {
         write!(self, |p| {
+            let mut tx = p.begin().await?;
             let done = sqlx::query(
                 "UPDATE notification SET read_at = $3 WHERE read_at IS NULL \
                  AND (user_id = $1 OR (user_id IS NULL AND unit_id = $2))",
@@ -1254,9 +1291,23 @@ impl Store {
             .bind(user_id)
             .bind(unit_id)
             .bind(now)
-            .execute(p)
-            .await?;
-            Ok(done.rows_affected())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            audit_insert!(
+                &mut *tx,
+                &AuditEntry {
+                    actor,
+                    action: "notification.read",
+                    resource_type: "Communication",
+                    resource_id: Some(format!("user-{user_id}")),
+                    target: None,
+                    outcome: Outcome::Ok,
+                    detail: Some(format!("{done} marked read")),
+                }
+            )?;
+            tx.commit().await?;
+            Ok(done)
         })
     }
 

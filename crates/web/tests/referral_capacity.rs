@@ -10,7 +10,7 @@ use chrono::{Datelike, Days};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use medgrid_store::local_now;
+use medgrid_store::{local_now, AuditFilter};
 use medgrid_testkit::TestDb;
 
 mod support;
@@ -417,6 +417,28 @@ async fn attachments_are_checked_by_content(db: &TestDb) {
         .unwrap()
         .iter()
         .all(|n| !n["read_at"].is_null()));
+    let audited = w
+        .store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("notification.read".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "marking read is a write, audited");
+    assert_eq!(audited[0].actor_username, "sp");
+    // Reading a file is audited like reading the referral.
+    let reads = w
+        .store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("referral.attachment.read".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(!reads.is_empty());
 
     // A closed referral takes no more files.
     let cancel = w

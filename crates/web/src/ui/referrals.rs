@@ -750,6 +750,7 @@ pub async fn mark_read(
     state
         .store
         .mark_notifications_read(
+            &caller.actor,
             caller.user.id,
             caller.principal.scope.path.unit,
             local_now(),
