@@ -351,6 +351,31 @@ impl Store {
         until: NaiveDate,
         policy: &Policy,
     ) -> Result<u64, StoreError> {
+        self.open_sessions(actor, None, from, until, policy).await
+    }
+
+    /// The same for one timetable entry only: what a manager who just wrote it opens, so that
+    /// the audit log names them for their own unit's sessions and nobody else's.
+    pub async fn open_schedule(
+        &self,
+        actor: &Actor,
+        schedule_id: Id,
+        from: NaiveDate,
+        until: NaiveDate,
+        policy: &Policy,
+    ) -> Result<u64, StoreError> {
+        self.open_sessions(actor, Some(schedule_id), from, until, policy)
+            .await
+    }
+
+    async fn open_sessions(
+        &self,
+        actor: &Actor,
+        only: Option<Id>,
+        from: NaiveDate,
+        until: NaiveDate,
+        policy: &Policy,
+    ) -> Result<u64, StoreError> {
         if until < from || (until - from).num_days() >= MAX_OPEN_DAYS {
             return Err(Invalid::one(FieldError::new(
                 "until",
@@ -365,8 +390,9 @@ impl Store {
                 "SELECT {SCHEDULE_COLUMNS}, (SELECT u.role FROM unit u WHERE u.id = unit_id) AS role, \
                  (SELECT u.city_id FROM unit u WHERE u.id = unit_id) AS city_id, \
                  (SELECT u.grid_id FROM unit u WHERE u.id = unit_id) AS grid_id \
-                 FROM care_schedule ORDER BY id"
+                 FROM care_schedule WHERE ($1 IS NULL OR id = $1) ORDER BY id"
             ))
+            .bind(only)
             .fetch_all(p)
             .await?;
             let mut entries = Vec::with_capacity(rows.len());

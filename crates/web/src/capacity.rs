@@ -96,7 +96,7 @@ fn parse_time(raw: &str) -> Result<NaiveTime, FieldError> {
         })
 }
 
-/// Adds a timetable entry and opens its sessions of the release window at once, so that the
+/// Adds a timetable entry and opens its own sessions of the release window at once, so that the
 /// slots a manager just promised can be booked today, not after the next nightly run.
 pub async fn add_schedule(
     state: &AppState,
@@ -120,7 +120,11 @@ pub async fn add_schedule(
         .store
         .create_schedule(&caller.actor, &unit, &draft, &state.policy)
         .await?;
-    open_release_window(state, &caller.actor).await?;
+    let (from, until) = release_window(state);
+    state
+        .store
+        .open_schedule(&caller.actor, id, from, until, &state.policy)
+        .await?;
     state
         .store
         .schedules(unit_id)
@@ -136,12 +140,18 @@ pub async fn open_release_window(
     state: &AppState,
     actor: &medgrid_store::Actor,
 ) -> Result<u64, AppError> {
-    let today = local_now().date();
-    let days = i64::try_from(state.policy.open_days_ahead).unwrap_or(14);
+    let (from, until) = release_window(state);
     Ok(state
         .store
-        .open_scheduled_sessions(actor, today, today + Duration::days(days), &state.policy)
+        .open_scheduled_sessions(actor, from, until, &state.policy)
         .await?)
+}
+
+/// Today to the last day whose slots are open.
+fn release_window(state: &AppState) -> (NaiveDate, NaiveDate) {
+    let today = local_now().date();
+    let days = i64::try_from(state.policy.open_days_ahead).unwrap_or(14);
+    (today, today + Duration::days(days))
 }
 
 /// Changes how many slots of a timetable's future sessions are kept for referrals; a

@@ -110,6 +110,27 @@ async fn timetables_and_the_compliance_report(db: &TestDb) {
     let doctor = w.post(&path, &w.doctor, None, &schedule(weekday, 8)).await;
     assert_eq!(doctor.status, StatusCode::FORBIDDEN, "{}", doctor.text);
 
+    // Another unit's timetable, written but not opened yet: the manager's entry must not
+    // open it (nor be audited as having done so).
+    let elsewhere = w
+        .store
+        .create_schedule(
+            &medgrid_store::Actor::system("test"),
+            &w.primary,
+            &medgrid_store::schedule::ScheduleDraft {
+                department_code: "QK".into(),
+                practitioner_id: None,
+                weekday,
+                start_time: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                slot_minutes: 10,
+                capacity: 12,
+                reserved: 0,
+                expert_visit: false,
+            },
+            &medgrid_domain::capacity::Policy::default(),
+        )
+        .await
+        .unwrap();
     let made = w.post(&path, &w.manager, None, &schedule(weekday, 8)).await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
     let id = made.json()["id"].as_i64().unwrap();
@@ -117,6 +138,14 @@ async fn timetables_and_the_compliance_report(db: &TestDb) {
     let sessions = w.store.scheduled_sessions(id).await.unwrap();
     assert!(!sessions.is_empty(), "the release window is opened at once");
     assert!(sessions.iter().all(|s| s.reserved == 8 && s.capacity == 24));
+    assert!(
+        w.store
+            .scheduled_sessions(elsewhere)
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the new entry's sessions are opened"
+    );
 
     // A change below the share is refused and the timetable keeps its 8.
     let change = format!("/api/v1/units/{lead}/schedules/{id}/reservation");
