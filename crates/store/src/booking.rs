@@ -721,10 +721,13 @@ fn hold_lost() -> StoreError {
 
 impl Store {
     /// Keeps a free slot for one booker for `minutes` (1 to 60); the token confirms it with
-    /// [`Store::book`]. An expired hold counts as free.
+    /// [`Store::book`]. An expired hold counts as free. The slot is judged as the booking
+    /// would judge it (opening, reservation, the referral's priority window), so that nobody
+    /// holds what they could not book.
     pub async fn hold_slot(
         &self,
         actor: &Actor,
+        policy: &Policy,
         slot_id: Id,
         referral_id: Option<Id>,
         minutes: i64,
@@ -747,20 +750,40 @@ impl Store {
         let until = now + chrono::Duration::minutes(minutes);
         write!(self, |p| {
             let mut tx = p.begin().await?;
-            let done = sqlx::query(
+            let won = sqlx::query(
                 "UPDATE slot SET status = 'held', hold_until = $2, hold_token = $3, hold_referral_id = $4 \
-                 WHERE id = $1 AND (status = 'free' OR (status = 'held' AND hold_until <= $5))",
+                 WHERE id = $1 AND (status = 'free' OR (status = 'held' AND hold_until <= $5)) \
+                 RETURNING starts_at, reserved, \
+                 (SELECT f.priority FROM referral f WHERE f.id = $4) AS priority",
             )
             .bind(slot_id)
             .bind(until)
             .bind(&token)
             .bind(referral_id)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if done.rows_affected() != 1 {
+            let Some(won) = won else {
                 tx.rollback().await?;
                 return Err(hold_lost());
+            };
+            let starts_at: NaiveDateTime = won.try_get("starts_at")?;
+            let reserved: bool = won.try_get("reserved")?;
+            let priority: Option<String> = won.try_get("priority")?;
+            let kind = if referral_id.is_some() {
+                BookingKind::Referral
+            } else {
+                BookingKind::General
+            };
+            let judged = policy
+                .may_take(reserved, kind, starts_at, now)
+                .and_then(|()| match priority.as_deref().map(Priority::parse) {
+                    Some(Ok(p)) => policy.check_window(p, starts_at, now),
+                    _ => Ok(()),
+                });
+            if let Err(e) = judged {
+                tx.rollback().await?;
+                return Err(StoreError::Invalid(Invalid::one(e)));
             }
             audit_insert!(
                 &mut *tx,

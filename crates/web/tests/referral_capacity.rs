@@ -483,7 +483,106 @@ async fn attachments_are_checked_by_content(db: &TestDb) {
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.text);
 }
 
+/// A hold keeps a slot for the referral while the patient is asked; nobody else books it, the
+/// token does, and nobody holds what they could not book.
+async fn holding_a_slot_for_a_referral(db: &TestDb) {
+    let w = world(db).await;
+    let slots = w
+        .get(
+            &format!("/api/v1/referrals/{}/slots", w.referral),
+            &w.doctor,
+        )
+        .await
+        .json();
+    let slot = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["reserved"] == true && s["refused_zh"].is_null())
+        .unwrap()["slot_id"]
+        .as_i64()
+        .unwrap();
+    let hold = format!("/api/v1/referrals/{}/hold", w.referral);
+    let stranger = w
+        .post(&hold, &w.stranger, None, &json!({"slot_id": slot}))
+        .await;
+    assert_eq!(stranger.status, StatusCode::FORBIDDEN, "{}", stranger.text);
+    let too_long = w
+        .post(
+            &hold,
+            &w.doctor,
+            None,
+            &json!({"slot_id": slot, "minutes": 600}),
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&too_long), ["minutes"]);
+    let held = w
+        .post(&hold, &w.doctor, None, &json!({"slot_id": slot}))
+        .await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.text);
+    let token = held.json()["token"].as_str().unwrap().to_owned();
+    let again = w
+        .post(&hold, &w.specialist, None, &json!({"slot_id": slot}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+
+    let booking = format!("/api/v1/referrals/{}/booking", w.referral);
+    let without = w
+        .post(
+            &booking,
+            &w.doctor,
+            Some("k-no-token"),
+            &json!({"slot_id": slot}),
+        )
+        .await;
+    assert_eq!(without.status, StatusCode::CONFLICT, "{}", without.text);
+    let with = w
+        .post(
+            &booking,
+            &w.doctor,
+            Some("k-token"),
+            &json!({"slot_id": slot, "hold_token": token}),
+        )
+        .await;
+    assert_eq!(with.status, StatusCode::CREATED, "{}", with.text);
+    assert_eq!(with.json()["slot_id"], slot);
+
+    // A general booker may not even hold a reserved slot before it returns.
+    let other = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["reserved"] == true)
+        .map(|s| s["slot_id"].as_i64().unwrap())
+        .find(|id| *id != slot)
+        .unwrap();
+    let refused = w
+        .store
+        .hold_slot(
+            &medgrid_store::Actor::system("test"),
+            &medgrid_domain::capacity::Policy::default(),
+            other,
+            None,
+            10,
+            local_now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, medgrid_store::StoreError::Invalid(i) if i.0[0].code == "reserved_for_referrals"),
+        "{refused:?}"
+    );
+    let still = w.store.slots(w.session).await.unwrap();
+    assert_eq!(
+        still.iter().find(|s| s.id == other).unwrap().status,
+        "free",
+        "the refused hold left the slot free"
+    );
+}
+
 on_both!(
+    holding_a_slot_for_a_referral,
     timetables_and_the_compliance_report,
     beds_for_a_referral,
     catalogues_are_versioned_and_edited_by_the_group,

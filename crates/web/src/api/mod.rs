@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
             post(referrals::book).delete(referrals::cancel_booking),
         )
         .route("/v1/referrals/{id}/queue", post(referrals::queue))
+        .route("/v1/referrals/{id}/hold", post(referrals::hold))
         .route("/v1/notifications", get(referrals::notifications))
         .route("/v1/notifications/read", post(referrals::mark_read))
         .route(
@@ -157,6 +158,7 @@ pub fn router() -> Router<AppState> {
         referrals::book,
         referrals::cancel_booking,
         referrals::queue,
+        referrals::hold,
         referrals::notifications,
         referrals::mark_read,
         referrals::attach,
@@ -175,7 +177,7 @@ pub fn router() -> Router<AppState> {
         catalogues::publish,
     ),
     components(schemas(crate::error::Problem, crate::referrals::ReferralInput, crate::referrals::View,
-        referrals::TransitionInput, referrals::BookInput, referrals::QueueInput,
+        referrals::TransitionInput, referrals::BookInput, referrals::QueueInput, referrals::HoldInput,
         crate::capacity::ScheduleInput, crate::capacity::WardInput, crate::capacity::Timetable,
         capacity::ReservationInput, capacity::BedInput,
         crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo)),

@@ -187,6 +187,35 @@ pub async fn book(
     Ok((StatusCode::CREATED, Json(booking)))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct HoldInput {
+    pub slot_id: Id,
+    /// 1 to 60; default 10.
+    #[serde(default = "ten")]
+    pub minutes: i64,
+}
+
+fn ten() -> i64 {
+    10
+}
+
+/// Holds a free slot for the accepted referral for a few minutes; book it with the returned
+/// `token` as `hold_token`. A slot the referral could not book is not held.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/hold", tag = "referral",
+    params(("id" = i64, Path)), request_body = HoldInput,
+    responses((status = 201, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn hold(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    Body(h): Body<HoldInput>,
+) -> Result<(StatusCode, Json<medgrid_store::booking::Hold>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(referrals::hold(&state, &caller, id, h.slot_id, h.minutes).await?),
+    ))
+}
+
 /// Cancels the referral's live booking; the slot returns (and is offered to the queue).
 #[utoipa::path(delete, path = "/api/v1/referrals/{id}/booking", tag = "referral",
     params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
