@@ -497,6 +497,16 @@ fn referral_journey() {
     assert_eq!(status_of(&browser), "已预约");
     let booking = browser.find("#booking");
     assert!(browser.text(&booking).contains("BK"), "a booking reference");
+    // The patient asks for another time: the booking moves, still one booking.
+    let first = browser.text(&booking);
+    click_text(&browser, "#reschedule summary", "改约");
+    let moves = browser.find_all("button.reschedule-slot");
+    assert!(!moves.is_empty(), "other slots to move to");
+    browser.click(&moves[0]);
+    browser.wait_text("操作已完成");
+    assert_eq!(status_of(&browser), "已预约");
+    let booking = browser.find("#booking");
+    assert_ne!(browser.text(&booking), first, "the booking moved");
     log_out(&browser);
 
     // The specialist: arrival, completion with a summary, then a down-referral.

@@ -298,7 +298,8 @@ pub async fn slots_for(
         .await?)
 }
 
-/// Books a slot for a referral; only its sender, receiver or coordinator may.
+/// Books a slot for a referral, or moves its booking to another slot; only its sender,
+/// receiver or coordinator may.
 pub async fn book(
     state: &AppState,
     caller: &Caller,
@@ -316,6 +317,15 @@ pub async fn book(
         local_now(),
     );
     req.hold_token = hold_token;
+    // Booking a referral that is already booked moves its booking (reschedule): the old slot
+    // is released in the same transaction that takes the new one.
+    if f.status == medgrid_domain::referral::Status::Booked {
+        if let Some((live, _, _)) = state.store.referral_booking(id).await? {
+            if live.slot_id != slot_id {
+                req.replaces = Some(live.id);
+            }
+        }
+    }
     Ok(state.store.book(&caller.actor, &state.policy, &req).await?)
 }
 

@@ -548,6 +548,30 @@ async fn holding_a_slot_for_a_referral(db: &TestDb) {
     assert_eq!(with.status, StatusCode::CREATED, "{}", with.text);
     assert_eq!(with.json()["slot_id"], slot);
 
+    // Booking again moves the booking: the first slot is free again, one live booking stays.
+    let later = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["refused_zh"].is_null())
+        .map(|s| s["slot_id"].as_i64().unwrap())
+        .find(|id| *id != slot)
+        .unwrap();
+    let moved = w
+        .post(
+            &booking,
+            &w.doctor,
+            Some("k-move"),
+            &json!({"slot_id": later}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CREATED, "{}", moved.text);
+    assert_eq!(moved.json()["slot_id"], later);
+    let now = w.store.slots(w.session).await.unwrap();
+    assert_eq!(now.iter().find(|s| s.id == slot).unwrap().status, "free");
+    assert_eq!(now.iter().filter(|s| s.status == "booked").count(), 1);
+    assert_eq!(status_of(&w, &w.doctor).await, "booked");
+
     // A general booker may not even hold a reserved slot before it returns.
     let other = slots
         .as_array()
@@ -555,7 +579,7 @@ async fn holding_a_slot_for_a_referral(db: &TestDb) {
         .iter()
         .filter(|s| s["reserved"] == true)
         .map(|s| s["slot_id"].as_i64().unwrap())
-        .find(|id| *id != slot)
+        .find(|id| *id != slot && *id != later)
         .unwrap();
     let refused = w
         .store

@@ -345,7 +345,7 @@ async fn render_detail_on(
     let coordinator = parties.contains(&Party::Coordinator);
     let booking = state.store.referral_booking(id).await?;
     let offered = state.store.offered_slot(id).await?;
-    let slots = if f.status == Status::Accepted
+    let slots = if matches!(f.status, Status::Accepted | Status::Booked)
         && f.kind == Kind::Referral
         && (sender || receiver || coordinator)
     {
