@@ -8,6 +8,7 @@ pub mod attachment;
 pub mod capacity;
 pub mod codes;
 pub mod error;
+pub mod indicator;
 pub mod org;
 pub mod referral;
 
