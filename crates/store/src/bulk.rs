@@ -341,8 +341,9 @@ impl Store {
             }
         };
         let elapsed = started.elapsed();
-        // The home page's figures follow the facts just loaded.
+        // The home page's figures and the indicator cube follow the facts just loaded.
         self.refresh_group_figures(actor).await?;
+        self.rebuild_cube(actor).await?;
         Ok(LoadSummary {
             manifest,
             tables,

@@ -16,6 +16,7 @@ pub mod beds;
 pub mod booking;
 pub mod bulk;
 pub mod catalogue;
+pub mod indicator;
 mod migrate;
 mod overview;
 mod queue;

@@ -53,6 +53,13 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_referral_workflow.sql"),
         sqlite_rebuilds: true,
     },
+    Migration {
+        version: 6,
+        name: "indicators",
+        sqlite: include_str!("../migrations/sqlite/0006_indicators.sql"),
+        postgres: include_str!("../migrations/postgres/0006_indicators.sql"),
+        sqlite_rebuilds: false,
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (
