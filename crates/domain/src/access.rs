@@ -120,6 +120,8 @@ pub enum Action {
     ReportRead,
     /// The group's referral catalogues (R4.1), the medical-affairs side of the group.
     CatalogueWrite,
+    /// The group's own indicator targets (R11.1): those who steer the group.
+    IndicatorTargetWrite,
 }
 
 impl Action {
@@ -135,6 +137,7 @@ impl Action {
         Action::PatientWrite,
         Action::ReportRead,
         Action::CatalogueWrite,
+        Action::IndicatorTargetWrite,
     ];
 }
 
@@ -200,7 +203,7 @@ pub fn authorize(p: &Principal, action: Action, target: &OrgPath) -> Result<(), 
                 | ReferralCoordinator
                 | InsuranceOfficer
         ),
-        CatalogueWrite => matches!(p.role, SystemAdmin | GroupManager),
+        CatalogueWrite | IndicatorTargetWrite => matches!(p.role, SystemAdmin | GroupManager),
     };
     if !allowed_role {
         return Err(Denied::role(p.role, action));
@@ -314,6 +317,7 @@ mod tests {
             (SystemAdmin, S::City, PatientWrite, "...."),
             (SystemAdmin, S::City, ReportRead, "YYYY"),
             (SystemAdmin, S::City, CatalogueWrite, "YYYY"),
+            (SystemAdmin, S::City, IndicatorTargetWrite, "YYYY"),
 
             (CityRegulator, S::City, RegistryRead, "YYY."),
             (CityRegulator, S::City, RegistryStructureWrite, "...."),
@@ -326,6 +330,7 @@ mod tests {
             (CityRegulator, S::City, PatientWrite, "...."),
             (CityRegulator, S::City, ReportRead, "YYY."),
             (CityRegulator, S::City, CatalogueWrite, "...."),
+            (CityRegulator, S::City, IndicatorTargetWrite, "...."),
 
             (GroupManager, S::Group, RegistryRead, "YYY."),
             (GroupManager, S::Group, RegistryStructureWrite, "...."),
@@ -338,6 +343,7 @@ mod tests {
             (GroupManager, S::Group, PatientWrite, "...."),
             (GroupManager, S::Group, ReportRead, "YY.."),
             (GroupManager, S::Group, CatalogueWrite, "YY.."),
+            (GroupManager, S::Group, IndicatorTargetWrite, "YY.."),
 
             (MemberManager, S::Unit, RegistryRead, "YYY."),
             (MemberManager, S::Unit, RegistryStructureWrite, "...."),
@@ -350,6 +356,7 @@ mod tests {
             (MemberManager, S::Unit, PatientWrite, "...."),
             (MemberManager, S::Unit, ReportRead, "Y..."),
             (MemberManager, S::Unit, CatalogueWrite, "...."),
+            (MemberManager, S::Unit, IndicatorTargetWrite, "...."),
 
             (FamilyDoctor, S::Unit, RegistryRead, "YYY."),
             (FamilyDoctor, S::Unit, UnitResourcesWrite, "...."),
@@ -359,6 +366,7 @@ mod tests {
             (FamilyDoctor, S::Unit, PatientWrite, "Y..."),
             (FamilyDoctor, S::Unit, ReportRead, "...."),
             (FamilyDoctor, S::Unit, CatalogueWrite, "...."),
+            (FamilyDoctor, S::Unit, IndicatorTargetWrite, "...."),
 
             (Specialist, S::Unit, PatientRead, "Y..."),
             (Specialist, S::Unit, UserWrite, "...."),
@@ -367,6 +375,7 @@ mod tests {
             (ReferralCoordinator, S::Group, PatientWrite, "YY.."),
             (ReferralCoordinator, S::Group, ReportRead, "YY.."),
             (ReferralCoordinator, S::Group, CatalogueWrite, "...."),
+            (ReferralCoordinator, S::Group, IndicatorTargetWrite, "...."),
             (ReferralCoordinator, S::Group, UserRead, "...."),
 
             (InsuranceOfficer, S::City, RegistryRead, "YYY."),
@@ -375,6 +384,7 @@ mod tests {
             (InsuranceOfficer, S::City, AuditRead, "...."),
             (InsuranceOfficer, S::City, ReportRead, "YYY."),
             (InsuranceOfficer, S::City, CatalogueWrite, "...."),
+            (InsuranceOfficer, S::City, IndicatorTargetWrite, "...."),
 
             (Auditor, S::City, AuditRead, "YYY."),
             (Auditor, S::Group, AuditRead, "YY.."),

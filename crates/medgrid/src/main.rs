@@ -434,6 +434,8 @@ async fn serve(config: &Config, store: Store) -> anyhow::Result<()> {
         AppState::new(store.clone(), config.web.clone()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     // Referral timers and the notification channel run beside the server.
     let jobs = medgrid_web::jobs::spawn(state.clone(), Box::new(medgrid_web::jobs::LoggingChannel));
+    // The indicator cube follows new facts within CUBE_REFRESH.
+    let cube = medgrid_web::jobs::spawn_cube(state.clone());
     let app = medgrid_web::router(state);
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
@@ -449,6 +451,7 @@ async fn serve(config: &Config, store: Store) -> anyhow::Result<()> {
     .await
     .context("server failed")?;
     jobs.abort();
+    cube.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

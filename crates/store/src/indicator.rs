@@ -717,3 +717,49 @@ impl Store {
             .collect())
     }
 }
+
+/// Referrals sent from one unit to another in a period (the cockpit's flows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub from_unit_id: Id,
+    pub to_unit_id: Id,
+    pub up: bool,
+    pub referrals: i64,
+}
+
+impl Store {
+    /// Referrals sent in `[from, until)` that leave or reach one of `units`, counted by pair
+    /// of units and direction. Drafts and advice requests are not referrals yet.
+    pub async fn referral_flows(
+        &self,
+        units: &HashSet<i64>,
+        from: chrono::NaiveDateTime,
+        until: chrono::NaiveDateTime,
+    ) -> Result<Vec<Flow>, StoreError> {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let l = in_list(units);
+        let sql = format!(
+            "SELECT from_unit_id, to_unit_id, direction, COUNT(*) FROM referral \
+             WHERE kind = 'referral' AND status <> 'draft' AND to_unit_id IS NOT NULL \
+             AND requested_at >= $1 AND requested_at < $2 \
+             AND (from_unit_id IN ({l}) OR to_unit_id IN ({l})) \
+             GROUP BY from_unit_id, to_unit_id, direction ORDER BY COUNT(*) DESC"
+        );
+        let rows: Vec<(i64, i64, String, i64)> = read!(self, |p| sqlx::query_as(&sql)
+            .bind(from)
+            .bind(until)
+            .fetch_all(p)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| Flow {
+                from_unit_id: r.0,
+                to_unit_id: r.1,
+                up: r.2 == "up",
+                referrals: r.3,
+            })
+            .collect())
+    }
+}

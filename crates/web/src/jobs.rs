@@ -77,6 +77,34 @@ pub async fn dispatch(
     Ok(pending.len())
 }
 
+/// How often the indicator cube takes in new facts: the cockpit is at most this far behind.
+pub const CUBE_REFRESH: Duration = Duration::from_secs(20);
+
+/// Keeps the indicator cube up to date: new facts every `CUBE_REFRESH`, and once a day a
+/// rebuild from every fact (which also takes in any fact a refresh could not see).
+pub fn spawn_cube(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CUBE_REFRESH);
+        let actor = medgrid_store::Actor::system("indicator");
+        let mut rebuilt_on = Some(local_now().date());
+        loop {
+            tick.tick().await;
+            let today = local_now().date();
+            let done = if rebuilt_on != Some(today) {
+                rebuilt_on = Some(today);
+                state.store.rebuild_cube(&actor).await
+            } else {
+                state.store.refresh_cube(&actor).await
+            };
+            match done {
+                Ok(r) if r.units > 0 => tracing::info!(?r, "indicator cube"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "indicator cube refresh failed"),
+            }
+        }
+    })
+}
+
 /// Runs the timers and the outbound channel until the process ends.
 pub fn spawn(state: AppState, channel: Box<dyn Outbound>) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_secs(state.config.referral.timer_interval_seconds.max(1));

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod catalogues;
 pub mod error;
 pub mod fhir;
+pub mod indicators;
 pub mod jobs;
 pub mod referrals;
 pub mod ui;
@@ -28,6 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use medgrid_domain::capacity::Policy;
+use medgrid_domain::indicator::Library;
 use medgrid_domain::referral::Timers;
 use medgrid_store::Store;
 
@@ -118,11 +120,17 @@ pub struct AppState {
     pub policy: Policy,
     pub timers: Timers,
     pub timers_offer_hours: i64,
+    /// The indicator library in force (R11.1).
+    pub library: Arc<Library>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Result<Self, AppError> {
+        let library = Library::shipped().map_err(|e| AppError::Internal(e.to_string()))?;
+        medgrid_analytics::evaluate::check_library(&library)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Self {
+            library: Arc::new(library),
             store,
             timers: config.referral.timers(),
             timers_offer_hours: config.referral.offer_hours,

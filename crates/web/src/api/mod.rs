@@ -4,6 +4,7 @@
 mod accounts;
 mod capacity;
 mod catalogues;
+mod indicators;
 mod referrals;
 mod registry;
 pub(crate) use registry::visible_practitioners;
@@ -114,6 +115,14 @@ pub fn router() -> Router<AppState> {
             "/v1/groups/{id}/catalogues/{kind}/versions",
             get(catalogues::versions),
         )
+        .route("/v1/indicators", get(indicators::library))
+        .route("/v1/indicators/board", get(indicators::board))
+        .route("/v1/indicators/table.csv", get(indicators::table_csv))
+        .route("/v1/indicators/table.xlsx", get(indicators::table_xlsx))
+        .route(
+            "/v1/groups/{id}/indicator-targets",
+            get(indicators::targets).post(indicators::set_target),
+        )
         .fallback(|| async { AppError::NotFound })
 }
 
@@ -175,12 +184,19 @@ pub fn router() -> Router<AppState> {
         catalogues::list,
         catalogues::versions,
         catalogues::publish,
+        indicators::library,
+        indicators::board,
+        indicators::table_csv,
+        indicators::table_xlsx,
+        indicators::targets,
+        indicators::set_target,
     ),
     components(schemas(crate::error::Problem, crate::referrals::ReferralInput, crate::referrals::View,
         referrals::TransitionInput, referrals::BookInput, referrals::QueueInput, referrals::HoldInput,
         crate::capacity::ScheduleInput, crate::capacity::WardInput, crate::capacity::Timetable,
         capacity::ReservationInput, capacity::BedInput,
-        crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo)),
+        crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo,
+        crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::TargetInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -189,6 +205,7 @@ pub fn router() -> Router<AppState> {
         (name = "audit", description = "The append-only audit log"),
         (name = "referral", description = "Two-way referral, catalogues, attachments, reserved slots, the no-slot queue and notifications (R4, R5)"),
         (name = "capacity", description = "Timetables, wards, the group bed pool and the reservation compliance report (R5)"),
+        (name = "indicator", description = "The indicator library, boards for any node and period, exports and the groups' own targets (R11)"),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,148 @@
+//! Indicators (R11): the library with the targets in force, a node's board (the cockpit's
+//! data), its table as CSV or Excel, and the groups' own targets.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use medgrid_domain::access::{Action, Id};
+use medgrid_domain::indicator::Month;
+use medgrid_store::indicator::TargetSetting;
+
+use super::Body;
+use crate::auth::ApiCaller;
+use crate::error::{AppError, Problem};
+use crate::indicators::{self, export, Board, BoardQuery, LibraryEntry, TargetInput};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LibraryQuery {
+    /// Show this group's own targets where it has set them.
+    pub group_id: Option<Id>,
+    /// The month whose targets are shown, `YYYY-MM` (default: this month).
+    pub month: Option<String>,
+}
+
+/// The indicator library: every indicator with its definition, formula, source and the
+/// targets in force.
+#[utoipa::path(get, path = "/api/v1/indicators", tag = "indicator", params(LibraryQuery),
+    responses((status = 200, body = [LibraryEntry]), (status = 403, body = Problem)))]
+pub async fn library(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Query(q): Query<LibraryQuery>,
+) -> Result<Json<Vec<LibraryEntry>>, AppError> {
+    let month = match q.month.as_deref() {
+        Some(m) => Month::of_day(m).filter(|_| m.len() == 7).ok_or_else(|| {
+            AppError::Invalid(medgrid_domain::Invalid::one(medgrid_domain::FieldError::new(
+                "month",
+                "month",
+                "月份须为 YYYY-MM",
+                "must be a month, YYYY-MM",
+            )))
+        })?,
+        None => Month::of_day(&medgrid_store::local_now().date().to_string())
+            .ok_or_else(|| AppError::Internal("today has no month".into()))?,
+    };
+    let settings = match q.group_id {
+        Some(g) => indicators::targets(&state, &caller, g).await?,
+        None => {
+            caller
+                .allow(Action::ReportRead, &caller.principal.scope.path)
+                .await?;
+            Vec::new()
+        }
+    };
+    Ok(Json(indicators::library_entries(&state.library, &settings, month)))
+}
+
+/// Every indicator's value for a node (city, group, unit or department) and period, with
+/// numerators, denominators, targets, RAG, year-on-year and period-on-period change; the
+/// node's children with their values; monthly trends; referral flows.
+#[utoipa::path(get, path = "/api/v1/indicators/board", tag = "indicator", params(BoardQuery),
+    responses((status = 200, body = Board), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn board(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Query(q): Query<BoardQuery>,
+) -> Result<Json<Board>, AppError> {
+    Ok(Json(indicators::board(&state, &caller, &q).await?))
+}
+
+/// The file name of an export: node and period, ASCII only.
+fn file_name(b: &Board, ext: &str) -> String {
+    let safe: String = format!("indicators-{}-{}", b.node.org, b.period)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    format!("{safe}.{ext}")
+}
+
+/// The board's indicator table as CSV (UTF-8 with BOM).
+#[utoipa::path(get, path = "/api/v1/indicators/table.csv", tag = "indicator", params(BoardQuery),
+    responses((status = 200, content_type = "text/csv"), (status = 403, body = Problem)))]
+pub async fn table_csv(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Query(q): Query<BoardQuery>,
+) -> Result<Response, AppError> {
+    let b = indicators::board(&state, &caller, &q).await?;
+    Ok(download(export::csv(&b).into_bytes(), "text/csv; charset=utf-8", &file_name(&b, "csv")))
+}
+
+/// The board's indicator table and its children's values as an Excel workbook.
+#[utoipa::path(get, path = "/api/v1/indicators/table.xlsx", tag = "indicator", params(BoardQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 403, body = Problem)))]
+pub async fn table_xlsx(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Query(q): Query<BoardQuery>,
+) -> Result<Response, AppError> {
+    let b = indicators::board(&state, &caller, &q).await?;
+    let bytes = export::xlsx(&b).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(download(bytes, XLSX, &file_name(&b, "xlsx")))
+}
+
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+pub fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The group's own target settings, oldest first.
+#[utoipa::path(get, path = "/api/v1/groups/{id}/indicator-targets", tag = "indicator",
+    params(("id" = i64, Path)), responses((status = 200, body = [Object]), (status = 403, body = Problem)))]
+pub async fn targets(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<Vec<TargetSetting>>, AppError> {
+    Ok(Json(indicators::targets(&state, &caller, id).await?))
+}
+
+/// Sets the group's own target and amber line for an indicator from a month on (group
+/// managers). Earlier settings stay for the periods they applied to.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/indicator-targets", tag = "indicator",
+    params(("id" = i64, Path)), request_body = TargetInput,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_target(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    Body(input): Body<TargetInput>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let setting = indicators::set_target(&state, &caller, id, &input).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": setting }))))
+}
