@@ -12,6 +12,10 @@ use crate::measure::Measure;
 #[derive(Debug, Clone, Default)]
 pub struct Rollup {
     sums: HashMap<(Measure, Month), i64>,
+    /// The months with data: a period reaching beyond them is counted over the months it
+    /// has, and a comparison with months before them has nothing to compare with.
+    first: Option<Month>,
+    last: Option<Month>,
 }
 
 impl Rollup {
@@ -26,15 +30,47 @@ impl Rollup {
             }
             *sums.entry((cell.measure, cell.month)).or_insert(0) += v;
         }
-        Rollup { sums }
+        Rollup {
+            sums,
+            first: None,
+            last: None,
+        }
     }
 
-    /// A measure over a period: flows add their months, stocks are read at the last month.
+    /// Limits the rollup to the months `[first, last]` that have data.
+    pub fn within(mut self, first: Month, last: Month) -> Rollup {
+        self.first = Some(first);
+        self.last = Some(last);
+        self
+    }
+
+    fn months(&self, period: Period) -> impl Iterator<Item = Month> + '_ {
+        period
+            .months()
+            .filter(move |m| self.last.is_none_or(|l| *m <= l))
+    }
+
+    /// A measure over a period: flows add their months, stocks are read at the period's last
+    /// month with data.
     pub fn total(&self, measure: Measure, period: Period) -> i64 {
+        self.total_shifted(measure, period, 0)
+    }
+
+    /// The same months `shift` months away (−12: a year earlier); `None` when those months
+    /// lie before the data begins.
+    fn total_shifted(&self, measure: Measure, period: Period, shift: i32) -> i64 {
         if measure.is_stock() {
-            return self.at(measure, period.last());
+            let last = self.last.map_or(period.last(), |l| l.min(period.last()));
+            return self.at(measure, last.plus(shift));
         }
-        period.months().map(|m| self.at(measure, m)).sum()
+        self.months(period)
+            .map(|m| self.at(measure, m.plus(shift)))
+            .sum()
+    }
+
+    /// Whether the months a year before the period's are covered by the data.
+    fn has_year_before(&self, period: Period) -> bool {
+        self.first.is_none_or(|f| period.first().plus(-12) >= f)
     }
 
     fn at(&self, measure: Measure, month: Month) -> i64 {
@@ -100,9 +136,16 @@ pub fn evaluate(
         Formula::Growth { measure: name } => {
             let m = measure(indicator, name)?;
             let before = period.year_ago();
+            // The same months a year earlier, so that a year under way is compared with the
+            // same months of the last; nothing to compare with before the data begins.
+            let earlier = if rollup.has_year_before(period) {
+                rollup.total_shifted(m, period, -12)
+            } else {
+                0
+            };
             Evaluation {
                 period,
-                value: Value::growth(rollup.total(m, period), rollup.total(m, before)),
+                value: Value::growth(rollup.total(m, period), earlier),
                 numerator: m,
                 denominator: m,
                 compared_with: Some(before),

@@ -16,11 +16,16 @@ use crate::config::Config;
 
 pub const JINHUA_LAYOUT: &[u8] = include_bytes!("../../../data/layouts/jinhua.csv");
 
-/// The day the demo population is described on; its year of activity starts then.
-pub const DEMO_AS_OF: NaiveDate = match NaiveDate::from_ymd_opt(2025, 1, 1) {
+/// The day the demo population is described on; its activity starts then and runs for
+/// `DEMO_MONTHS`, so that the cockpit has a year to compare with (同比) and reaches recent
+/// months.
+pub const DEMO_AS_OF: NaiveDate = match NaiveDate::from_ymd_opt(2024, 11, 1) {
     Some(d) => d,
     None => panic!("a valid date"),
 };
+
+/// Months of demo activity from `DEMO_AS_OF`.
+pub const DEMO_MONTHS: u32 = 24;
 
 /// Loads the demo city when the database holds no city yet; prints the demo accounts.
 pub async fn load_if_empty(
@@ -209,7 +214,10 @@ async fn load_population(
     residents: u64,
     seed: u64,
 ) -> anyhow::Result<()> {
-    let params = medgrid_sim::Params::new(seed, residents, DEMO_AS_OF);
+    let params = medgrid_sim::Params {
+        months: DEMO_MONTHS,
+        ..medgrid_sim::Params::new(seed, residents, DEMO_AS_OF)
+    };
     let bar = ProgressBar::new(residents);
     bar.set_style(
         ProgressStyle::with_template(

@@ -71,6 +71,9 @@ pub struct TargetSetting {
 
 type CubeRow = (i64, String, String, String, i64);
 
+/// `indicator_refresh` as read: the months covered and the ids seen.
+type RefreshRow = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
+
 fn in_list(ids: &HashSet<i64>) -> String {
     let mut v: Vec<i64> = ids.iter().copied().collect();
     v.sort_unstable();
@@ -79,13 +82,14 @@ fn in_list(ids: &HashSet<i64>) -> String {
 
 impl Store {
     /// The months of care the facts cover, from the earliest visit, referral or follow-up to
-    /// the latest (contracts signed before count from the first month on).
+    /// the latest (contracts signed before count from the first month on; a stay that ends
+    /// after the last month is counted in its month of discharge all the same).
     async fn fact_span(&self) -> Result<Option<Span>, StoreError> {
         let row: (Option<String>, Option<String>) = read!(self, |p| {
             sqlx::query_as(
                 "SELECT MIN(d), MAX(d) FROM ( \
                  SELECT CAST(MIN(started_at) AS TEXT) AS d FROM encounter \
-                 UNION ALL SELECT CAST(MAX(ended_at) AS TEXT) FROM encounter \
+                 UNION ALL SELECT CAST(MAX(started_at) AS TEXT) FROM encounter \
                  UNION ALL SELECT CAST(MIN(requested_at) AS TEXT) FROM referral \
                  UNION ALL SELECT CAST(MAX(requested_at) AS TEXT) FROM referral \
                  UNION ALL SELECT CAST(MIN(due_on) AS TEXT) FROM follow_up \
@@ -324,7 +328,7 @@ impl Store {
     /// only the units they concern are rebuilt. A rebuild when there is no cube yet or the
     /// facts now cover other months.
     pub async fn refresh_cube(&self, actor: &Actor) -> Result<CubeRefresh, StoreError> {
-        let state: Option<(String, String, i64, i64, i64, i64, i64, i64, i64, i64)> =
+        let state: Option<RefreshRow> =
             read!(self, |p| {
                 sqlx::query_as(
                     "SELECT first_month, last_month, encounter_seen, referral_seen, event_seen, \

@@ -205,7 +205,9 @@ fn kind_name(k: PeriodKind) -> String {
 }
 
 fn unit_name(u: &Unit) -> String {
-    u.second_name.clone().unwrap_or_else(|| u.legal_name.clone())
+    u.second_name
+        .clone()
+        .unwrap_or_else(|| u.legal_name.clone())
 }
 
 /// The registry's view of a node: its path, name and units.
@@ -387,6 +389,13 @@ fn value_of(i: &Indicator, period: Period, rollup: &Rollup) -> Result<Value, App
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
+fn within(r: Rollup, data: &Option<(Month, Month)>) -> Rollup {
+    match data {
+        Some((first, last)) => r.within(*first, *last),
+        None => r,
+    }
+}
+
 /// One row of the indicator table.
 fn row(
     i: &Indicator,
@@ -437,7 +446,8 @@ fn row(
     })
 }
 
-/// The period asked for, or the latest month of data as the asked kind.
+/// The period asked for; else the latest complete month with data, as the asked kind (the
+/// month under way is still filling up, so it is not shown unasked).
 fn choose_period(q: &BoardQuery, last: Option<Month>) -> Result<Period, AppError> {
     if let Some(raw) = q.period.as_deref().filter(|s| !s.trim().is_empty()) {
         return Ok(Period::parse("period", raw)?);
@@ -446,11 +456,10 @@ fn choose_period(q: &BoardQuery, last: Option<Month>) -> Result<Period, AppError
         Some(k) => parse_kind(k)?,
         None => PeriodKind::Month,
     };
-    let last = last.unwrap_or_else(|| {
-        let today = medgrid_store::local_now().date();
-        Month::of_day(&today.to_string()).unwrap_or(Month::from_index(0))
-    });
-    Ok(kind.containing(last))
+    let this_month = Month::of_day(&medgrid_store::local_now().date().to_string())
+        .ok_or_else(|| AppError::Internal("today has no month".into()))?;
+    let complete = this_month.plus(-1);
+    Ok(kind.containing(last.map_or(complete, |l| l.min(complete))))
 }
 
 /// The cockpit's board for a node and period.
@@ -461,6 +470,12 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
         .as_ref()
         .and_then(|s| Month::of_day(&s.last_month));
     let period = choose_period(q, last)?;
+    let data = cube_state.as_ref().and_then(|s| {
+        Some((
+            Month::of_day(&s.first_month)?,
+            Month::of_day(&s.last_month)?,
+        ))
+    });
     // Two years back covers year-on-year of a whole year and the twelve-month trends.
     let from = period.first().plus(-24);
     let cube = state
@@ -476,7 +491,7 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
         Node::Department(_, code) => Some(code.as_str()),
         _ => None,
     };
-    let rollup = Rollup::new(&cube, None, department);
+    let rollup = within(Rollup::new(&cube, None, department), &data);
     let shown: Vec<&Indicator> = library
         .indicators
         .iter()
@@ -486,14 +501,15 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
     for i in &shown {
         rows.push(row(i, period, &rollup, &settings)?);
     }
-    let children = children(state, &at, &cube, &shown, period, &settings).await?;
+    let children = children(state, &at, &cube, &shown, period, &settings, &data).await?;
     let mut trends = Vec::new();
     for i in shown.iter().filter(|i| i.headline || department.is_some()) {
         let mut points = Vec::new();
         for k in (0..12).rev() {
             let m = period.last().plus(-k);
             let v = value_of(i, Period::Month(m), &rollup)?;
-            let rag = targets_in_force(i, &settings, m).map_or(Rag::None, |(t, _)| v.rag(i.direction, t));
+            let rag =
+                targets_in_force(i, &settings, m).map_or(Rag::None, |(t, _)| v.rag(i.direction, t));
             points.push(TrendPoint {
                 month: m.to_string(),
                 value: v.as_f64(),
@@ -519,11 +535,18 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
         let node_ref = |id: Id| NodeRef {
             org: format!("unit-{id}"),
             kind: "unit".into(),
-            name: names.get(&id).map(|u| unit_name(u)).unwrap_or_else(|| format!("unit-{id}")),
+            name: names
+                .get(&id)
+                .map(|u| unit_name(u))
+                .unwrap_or_else(|| format!("unit-{id}")),
         };
         state
             .store
-            .referral_flows(&at.units, start.and_time(chrono::NaiveTime::MIN), end.and_time(chrono::NaiveTime::MIN))
+            .referral_flows(
+                &at.units,
+                start.and_time(chrono::NaiveTime::MIN),
+                end.and_time(chrono::NaiveTime::MIN),
+            )
             .await?
             .into_iter()
             .take(20)
@@ -564,7 +587,10 @@ fn breadcrumbs(at: &Located) -> Vec<NodeRef> {
         kind: "city".into(),
         name: at.tree.city.name.clone(),
     }];
-    if let Some(g) = at.group.and_then(|g| at.tree.groups.iter().find(|x| x.id == g)) {
+    if let Some(g) = at
+        .group
+        .and_then(|g| at.tree.groups.iter().find(|x| x.id == g))
+    {
         out.push(NodeRef {
             org: format!("group-{}", g.id),
             kind: "group".into(),
@@ -590,6 +616,9 @@ fn breadcrumbs(at: &Located) -> Vec<NodeRef> {
     out
 }
 
+/// A child node: itself, its name, its role (units), its units and its department.
+type Kid = (Node, String, Option<String>, HashSet<Id>, Option<String>);
+
 async fn children(
     state: &AppState,
     at: &Located,
@@ -597,9 +626,9 @@ async fn children(
     shown: &[&Indicator],
     period: Period,
     settings: &[TargetSetting],
+    data: &Option<(Month, Month)>,
 ) -> Result<Vec<ChildValues>, AppError> {
-    // (node, name, role, units, department)
-    let mut kids: Vec<(Node, String, Option<String>, HashSet<Id>, Option<String>)> = Vec::new();
+    let mut kids: Vec<Kid> = Vec::new();
     match &at.node {
         Node::City(_) => {
             for g in &at.tree.groups {
@@ -668,7 +697,7 @@ async fn children(
     }
     let mut out = Vec::with_capacity(kids.len());
     for (node, name, role, units, department) in kids {
-        let rollup = Rollup::new(cube, Some(&units), department.as_deref());
+        let rollup = within(Rollup::new(cube, Some(&units), department.as_deref()), data);
         let mut values = Vec::new();
         for i in shown
             .iter()
@@ -739,7 +768,12 @@ pub fn library_entries(
                     numerator,
                     denominator,
                     factor,
-                } => ("ratio", numerator.clone(), Some(denominator.clone()), *factor),
+                } => (
+                    "ratio",
+                    numerator.clone(),
+                    Some(denominator.clone()),
+                    *factor,
+                ),
                 Formula::Growth { measure } => ("growth", measure.clone(), None, 100),
             };
             LibraryEntry {
@@ -792,7 +826,9 @@ pub async fn set_target(
     input: &TargetInput,
 ) -> Result<Id, AppError> {
     let group = state.store.group(group_id).await?;
-    caller.allow(Action::IndicatorTargetWrite, &group.path()).await?;
+    caller
+        .allow(Action::IndicatorTargetWrite, &group.path())
+        .await?;
     let mut errors = Vec::new();
     let indicator = state.library.get(input.indicator_id.trim());
     if indicator.is_none() {
@@ -812,9 +848,17 @@ pub async fn set_target(
             "must be a month, YYYY-MM",
         ));
     }
-    let target = Level::parse("target", &input.target).map_err(|e| errors.push(e)).ok();
-    let amber = Level::parse("amber", &input.amber).map_err(|e| errors.push(e)).ok();
-    let note = input.note.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let target = Level::parse("target", &input.target)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let amber = Level::parse("amber", &input.amber)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let note = input
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     if note.is_some_and(|n| n.chars().count() > 500) {
         errors.push(FieldError::too_long("note", 500));
     }

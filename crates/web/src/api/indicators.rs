@@ -36,12 +36,14 @@ pub async fn library(
 ) -> Result<Json<Vec<LibraryEntry>>, AppError> {
     let month = match q.month.as_deref() {
         Some(m) => Month::of_day(m).filter(|_| m.len() == 7).ok_or_else(|| {
-            AppError::Invalid(medgrid_domain::Invalid::one(medgrid_domain::FieldError::new(
-                "month",
-                "month",
-                "月份须为 YYYY-MM",
-                "must be a month, YYYY-MM",
-            )))
+            AppError::Invalid(medgrid_domain::Invalid::one(
+                medgrid_domain::FieldError::new(
+                    "month",
+                    "month",
+                    "月份须为 YYYY-MM",
+                    "must be a month, YYYY-MM",
+                ),
+            ))
         })?,
         None => Month::of_day(&medgrid_store::local_now().date().to_string())
             .ok_or_else(|| AppError::Internal("today has no month".into()))?,
@@ -55,7 +57,11 @@ pub async fn library(
             Vec::new()
         }
     };
-    Ok(Json(indicators::library_entries(&state.library, &settings, month)))
+    Ok(Json(indicators::library_entries(
+        &state.library,
+        &settings,
+        month,
+    )))
 }
 
 /// Every indicator's value for a node (city, group, unit or department) and period, with
@@ -75,7 +81,13 @@ pub async fn board(
 fn file_name(b: &Board, ext: &str) -> String {
     let safe: String = format!("indicators-{}-{}", b.node.org, b.period)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{safe}.{ext}")
 }
@@ -89,7 +101,11 @@ pub async fn table_csv(
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, AppError> {
     let b = indicators::board(&state, &caller, &q).await?;
-    Ok(download(export::csv(&b).into_bytes(), "text/csv; charset=utf-8", &file_name(&b, "csv")))
+    Ok(download(
+        export::csv(&b).into_bytes(),
+        "text/csv; charset=utf-8",
+        &file_name(&b, "csv"),
+    ))
 }
 
 /// The board's indicator table and its children's values as an Excel workbook.
@@ -144,5 +160,8 @@ pub async fn set_target(
     Body(input): Body<TargetInput>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     let setting = indicators::set_target(&state, &caller, id, &input).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": setting }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": setting })),
+    ))
 }

@@ -4,7 +4,7 @@
 mod accounts;
 mod capacity;
 mod catalogues;
-mod indicators;
+pub(crate) mod indicators;
 mod referrals;
 mod registry;
 pub(crate) use registry::visible_practitioners;

@@ -2,6 +2,7 @@
 //! `Task`) and booking (`Schedule`, `Slot`, `Appointment`). JSON only
 //! (`application/fhir+json`); errors are `OperationOutcome`s.
 
+mod measure;
 mod organization;
 mod practitioner;
 mod referral;
@@ -62,6 +63,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/Appointment/$book", post(scheduling::book_operation))
         .route("/Appointment/{id}", get(scheduling::read_appointment))
+        .route("/Measure", get(measure::search_measures))
+        .route("/Measure/{id}", get(measure::read_measure))
+        .route("/MeasureReport", get(measure::search_reports))
         .fallback(|| async { Fhir(AppError::NotFound) })
 }
 
@@ -189,6 +193,10 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
                 resource("Schedule", &[("_id", "token"), ("actor", "reference"), ("service-type", "token"), ("_count", "number")]),
                 resource("Slot", &[("_id", "token"), ("schedule", "reference"), ("start", "date"), ("status", "token"), ("service-type", "token"), ("_count", "number")]),
                 appointment,
+                resource("Measure", &[("_id", "token"), ("name", "string"), ("_count", "number")]),
+                json!({"type": "MeasureReport", "interaction": [{"code": "search-type"}],
+                    "searchParam": search(&[("subject", "reference"), ("reporter", "reference"), ("period", "date"), ("measure", "reference"), ("_count", "number")]),
+                    "documentation": "Summary reports computed on request from the indicator cube; period as 2025-03, 2025-Q1, 2025-H1, 2025 or 2025-03-R12"}),
             ]
         }]
     }))

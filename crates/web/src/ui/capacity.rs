@@ -16,16 +16,12 @@ use medgrid_domain::referral::CatalogueKind;
 use medgrid_domain::{FieldError, Invalid};
 use medgrid_store::{local_now, UnitFilter};
 
-use super::{check_csrf, may, nav, UiError};
+use super::{check_csrf, may, nav, page, UiError};
 use crate::auth::{Caller, UiCaller};
 use crate::capacity::{self, ReportScope, ScheduleInput, WardInput};
 use crate::catalogues::{self, CatalogueInput};
 use crate::error::AppError;
 use crate::AppState;
-
-fn page(state: &AppState, caller: &Caller, e: AppError) -> UiError {
-    UiError::Page(Box::new((state.clone(), Some(caller.clone()), e)))
-}
 
 /// A share in whole per cent, 0 of nothing.
 fn percent(part: u32, whole: u32) -> u32 {

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod capacity;
+mod cockpit;
 mod referrals;
 mod registry;
 
@@ -49,6 +50,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "compliance.html",
     "bed_pool.html",
     "catalogues.html",
+    "cockpit.html",
 );
 
 /// Chinese labels of input fields, for error messages in forms.
@@ -226,6 +228,8 @@ pub struct Nav {
     pub can_capacity: bool,
     pub can_reports: bool,
     pub can_catalogues: bool,
+    /// Those who steer, pay or regulate see the cockpit, from their own organisation down.
+    pub can_cockpit: bool,
 }
 
 pub fn nav(c: &Caller) -> Nav {
@@ -245,7 +249,13 @@ pub fn nav(c: &Caller) -> Nav {
         can_reports: authorize(&c.principal, Action::ReportRead, &own).is_ok()
             && own.group.is_some(),
         can_catalogues: own.group.is_some(),
+        can_cockpit: authorize(&c.principal, Action::ReportRead, &own).is_ok(),
     }
+}
+
+/// A use case's failure shown as a page to the signed-in caller.
+pub fn page(state: &AppState, caller: &Caller, e: AppError) -> UiError {
+    UiError::Page(Box::new((state.clone(), Some(caller.clone()), e)))
 }
 
 /// Refuses a form whose CSRF token is not the session's.
@@ -322,6 +332,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/capacity/{unit}/wards", post(capacity::add_ward))
         .route("/capacity/compliance", get(capacity::compliance_page))
+        .route("/cockpit", get(cockpit::cockpit))
+        .route("/cockpit/table.csv", get(cockpit::export_csv))
+        .route("/cockpit/table.xlsx", get(cockpit::export_xlsx))
         .route("/capacity/beds", get(capacity::bed_pool_page))
         .route("/catalogues", get(capacity::catalogues_page))
         .route(

@@ -14,15 +14,11 @@ use medgrid_domain::{FieldError, Invalid};
 use medgrid_store::referral::{Move, ReferralFilter};
 use medgrid_store::{local_now, UnitFilter};
 
-use super::{check_csrf, nav, UiError};
+use super::{check_csrf, nav, page, UiError};
 use crate::auth::{Caller, UiCaller};
 use crate::error::AppError;
 use crate::referrals::{self, ReferralInput, View};
 use crate::AppState;
-
-fn page(state: &AppState, caller: &Caller, e: AppError) -> UiError {
-    UiError::Page(Box::new((state.clone(), Some(caller.clone()), e)))
-}
 
 #[derive(Deserialize)]
 pub struct ListQuery {

@@ -1,0 +1,260 @@
+//! The cockpit (驾驶舱, R11.3): the group on one screen. Headline indicators against their
+//! targets with trends, the children of the node coloured and ranked by a chosen indicator
+//! (click to drill from city to group to member to department), the full indicator table with
+//! what each value is made of, referral flows, and exports. Charts are SVG drawn here.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use serde::Serialize;
+
+use super::{nav, page, UiError};
+use crate::api::indicators::{download, XLSX};
+use crate::auth::UiCaller;
+use crate::error::AppError;
+use crate::indicators::{self, export, Board, BoardQuery, Trend};
+use crate::AppState;
+
+/// The query a cockpit link carries, plus the indicator the children are ranked by.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CockpitQuery {
+    pub org: Option<String>,
+    pub department: Option<String>,
+    pub period: Option<String>,
+    pub period_kind: Option<String>,
+    pub rank: Option<String>,
+}
+
+impl CockpitQuery {
+    fn board(&self) -> BoardQuery {
+        BoardQuery {
+            org: self.org.clone(),
+            department: self.department.clone(),
+            period: self.period.clone(),
+            period_kind: self.period_kind.clone(),
+        }
+    }
+}
+
+/// A trend as a polyline in a 200 × 48 box, with the target's line.
+#[derive(Serialize)]
+struct Spark {
+    points: String,
+    target_y: Option<f64>,
+    last: Option<String>,
+    first_month: String,
+    last_month: String,
+}
+
+fn spark(t: &Trend) -> Spark {
+    let values: Vec<f64> = t.points.iter().filter_map(|p| p.value).collect();
+    let mut lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if let Some(target) = t.target {
+        lo = lo.min(target);
+        hi = hi.max(target);
+    }
+    if !lo.is_finite() || !hi.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if hi - lo < 1e-9 {
+        hi = lo + 1.0;
+    }
+    let y = |v: f64| 44.0 - (v - lo) / (hi - lo) * 40.0;
+    let n = t.points.len().max(2) - 1;
+    let points = t
+        .points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            p.value
+                .map(|v| format!("{:.1},{:.1}", i as f64 * 200.0 / n as f64, y(v)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    Spark {
+        points,
+        target_y: t.target.map(|v| (y(v) * 10.0).round() / 10.0),
+        last: t
+            .points
+            .last()
+            .and_then(|p| p.value)
+            .map(|v| format!("{v:.2}")),
+        first_month: t
+            .points
+            .first()
+            .map(|p| p.month.clone())
+            .unwrap_or_default(),
+        last_month: t.points.last().map(|p| p.month.clone()).unwrap_or_default(),
+    }
+}
+
+/// One child's bar in the ranking.
+#[derive(Serialize)]
+struct RankBar {
+    org: String,
+    kind: String,
+    name: String,
+    role: Option<String>,
+    value: Option<String>,
+    width: i64,
+    rag: String,
+}
+
+fn ranking(b: &Board, indicator: &str) -> Vec<RankBar> {
+    let lower = b
+        .rows
+        .iter()
+        .find(|r| r.indicator_id == indicator)
+        .is_some_and(|r| r.direction == "lower");
+    let mut bars: Vec<RankBar> = b
+        .children
+        .iter()
+        .map(|c| {
+            let v = c.values.iter().find(|v| v.indicator_id == indicator);
+            RankBar {
+                org: c.node.org.clone(),
+                kind: c.node.kind.clone(),
+                name: c.node.name.clone(),
+                role: c.role.clone(),
+                value: v.and_then(|v| v.value.clone()),
+                width: 0,
+                rag: v.map(|v| v.rag.clone()).unwrap_or_else(|| "none".into()),
+            }
+        })
+        .collect();
+    let number = |bar: &RankBar| bar.value.as_deref().and_then(|v| v.parse::<f64>().ok());
+    // Best first; children without a value last.
+    bars.sort_by(|a, b| {
+        let (x, y) = (number(a), number(b));
+        match (x, y) {
+            (Some(x), Some(y)) if lower => x.total_cmp(&y),
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.name.cmp(&b.name),
+        }
+    });
+    let max = bars.iter().filter_map(number).fold(0.0_f64, f64::max);
+    for bar in &mut bars {
+        bar.width = match number(bar) {
+            Some(v) if max > 0.0 => (v.max(0.0) / max * 400.0).round() as i64,
+            _ => 0,
+        };
+    }
+    bars
+}
+
+/// The link to the same view of another node.
+fn link(q: &CockpitQuery, b: &Board, org: &str) -> String {
+    let (org, department) = match org.split_once('/') {
+        Some((u, d)) => (u, Some(d)),
+        None => (org, None),
+    };
+    let mut s = format!("/cockpit?org={org}&period={}", b.period);
+    if let Some(d) = department {
+        s.push_str(&format!("&department={d}"));
+    }
+    if let Some(r) = q.rank.as_deref().filter(|r| !r.is_empty()) {
+        s.push_str(&format!("&rank={r}"));
+    }
+    s
+}
+
+pub async fn cockpit(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Query(q): Query<CockpitQuery>,
+) -> Result<Response, UiError> {
+    let (board, errors) = match indicators::board(&state, &caller, &q.board()).await {
+        Ok(b) => (Some(b), Vec::new()),
+        Err(AppError::Invalid(inv)) => {
+            // A bad period or node: show the errors above the default board.
+            let fallback = indicators::board(&state, &caller, &BoardQuery::default())
+                .await
+                .map_err(|e| page(&state, &caller, e))?;
+            (Some(fallback), inv.0)
+        }
+        Err(e) => return Err(page(&state, &caller, e)),
+    };
+    let Some(b) = board else {
+        return Err(page(&state, &caller, AppError::NotFound));
+    };
+    let rank = q
+        .rank
+        .clone()
+        .filter(|r| b.rows.iter().any(|x| &x.indicator_id == r))
+        .or_else(|| {
+            b.rows
+                .iter()
+                .find(|r| r.headline)
+                .map(|r| r.indicator_id.clone())
+        })
+        .or_else(|| b.rows.first().map(|r| r.indicator_id.clone()))
+        .unwrap_or_default();
+    let bars = ranking(&b, &rank);
+    let links: Vec<String> = bars.iter().map(|bar| link(&q, &b, &bar.org)).collect();
+    let crumbs: Vec<String> = b.breadcrumbs.iter().map(|c| link(&q, &b, &c.org)).collect();
+    let sparks: Vec<(String, Spark)> = b
+        .trends
+        .iter()
+        .map(|t| (t.indicator_id.clone(), spark(t)))
+        .collect();
+    let export_query = {
+        let (org, department) = match b.node.org.split_once('/') {
+            Some((u, d)) => (u.to_owned(), format!("&department={d}")),
+            None => (b.node.org.clone(), String::new()),
+        };
+        format!("org={org}{department}&period={}", b.period)
+    };
+    let flow_max = b
+        .flows
+        .iter()
+        .map(|f| f.referrals)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let html = state.templates.render(
+        "cockpit.html",
+        context! {
+            nav => nav(&caller), active => "cockpit", b, errors, rank, bars, links, crumbs,
+            sparks => sparks.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            export_query, flow_max,
+            kinds => [("month", "月"), ("quarter", "季度"), ("half_year", "半年"), ("year", "年"), ("rolling12", "滚动12个月")],
+        },
+    )?;
+    Ok(html.into_response())
+}
+
+/// The indicator table of the node and period as CSV or Excel, from the cockpit.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Query(q): Query<CockpitQuery>,
+) -> Result<Response, UiError> {
+    let b = indicators::board(&state, &caller, &q.board())
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    Ok(download(
+        export::csv(&b).into_bytes(),
+        "text/csv; charset=utf-8",
+        &format!("indicators-{}.csv", b.period),
+    ))
+}
+
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Query(q): Query<CockpitQuery>,
+) -> Result<Response, UiError> {
+    let b = indicators::board(&state, &caller, &q.board())
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    let bytes =
+        export::xlsx(&b).map_err(|e| page(&state, &caller, AppError::Internal(e.to_string())))?;
+    Ok(download(
+        bytes,
+        XLSX,
+        &format!("indicators-{}.xlsx", b.period),
+    ))
+}
