@@ -328,16 +328,15 @@ impl Store {
     /// only the units they concern are rebuilt. A rebuild when there is no cube yet or the
     /// facts now cover other months.
     pub async fn refresh_cube(&self, actor: &Actor) -> Result<CubeRefresh, StoreError> {
-        let state: Option<RefreshRow> =
-            read!(self, |p| {
-                sqlx::query_as(
-                    "SELECT first_month, last_month, encounter_seen, referral_seen, event_seen, \
+        let state: Option<RefreshRow> = read!(self, |p| {
+            sqlx::query_as(
+                "SELECT first_month, last_month, encounter_seen, referral_seen, event_seen, \
                      contract_seen, follow_up_seen, prescription_seen, practice_seen, \
                      resident_seen FROM indicator_refresh WHERE id = 1",
-                )
-                .fetch_optional(p)
-                .await?
-            });
+            )
+            .fetch_optional(p)
+            .await?
+        });
         let Some(state) = state else {
             return self.rebuild_cube(actor).await;
         };

@@ -169,6 +169,12 @@ pub async fn user(store: &Store, name: &str, role: Role, kind: ScopeKind, path: 
 /// session at the group's lead hospital three days from now (open to booking), and the
 /// resident's up-referral there, sent and accepted.
 pub async fn world(db: &TestDb) -> World {
+    world_with(db, None).await
+}
+
+/// The same world, on a synthetic city generated with `population` when given (its seed must
+/// be the staff seed, 7: the city's teams name the registered practitioners).
+pub async fn world_with(db: &TestDb, population: Option<medgrid_sim::Params>) -> World {
     let store = db.store.clone();
     let actor = Actor::system("test");
     let layout = parse_layout(JINHUA).unwrap();
@@ -177,6 +183,12 @@ pub async fn world(db: &TestDb) -> World {
         .register_staff(&actor, city, &layout, STAFF_SEED)
         .await
         .unwrap();
+    if let Some(params) = population {
+        store
+            .load_population(&actor, city, &layout, &params, |_| {})
+            .await
+            .unwrap();
+    }
     let tree = store.city_tree(city).await.unwrap();
     let lead = tree
         .units
