@@ -656,3 +656,102 @@ fn capacity_journey() {
     drop(browser);
     server.stop();
 }
+
+/// The cockpit on the demo city: the group manager sees the group's headline indicators,
+/// drills from the group to a member unit and on to a department, climbs back by the
+/// breadcrumbs, changes the period and finds the export; a member manager sees their own unit
+/// and is refused the group's board.
+#[test]
+fn cockpit_journey() {
+    let server = Server::demo(&sqlite_url("cockpit"));
+    let browser = Browser::start();
+
+    log_in(&browser, &server, "group.manager");
+    let nav = browser.find("#nav-cockpit");
+    browser.click(&nav);
+    let title = browser.find("#cockpit-title");
+    let group_name = browser.text(&title);
+    assert!(group_name.contains("医疗集团"), "{group_name}");
+    let tiles = browser.find_all("#headline .tile");
+    assert!(tiles.len() >= 6, "headline indicators: {}", tiles.len());
+    assert!(
+        browser.find_all("#headline .tile.rag-none").len() < tiles.len(),
+        "the demo city's indicators have values"
+    );
+    assert_eq!(browser.find_all("#indicator-table tbody tr").len(), 14);
+    let export = browser.find("#export-xlsx");
+    let href = browser.attribute(&export, "href");
+    assert!(href.contains("/cockpit/table.xlsx?org=group-"), "{href}");
+    browser
+        .screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cockpit-group.png"));
+
+    // Drill down: the lead hospital, then one of its departments.
+    let units = browser.find_all("#unit-grid .unit-tile");
+    assert!(units.len() >= 5, "the group's member units");
+    let lead = units
+        .iter()
+        .find(|u| browser.text(u).contains("人民医院"))
+        .expect("the lead hospital's tile")
+        .clone();
+    let lead_name = browser.text(&lead);
+    browser.click(&lead);
+    let title = browser.find("#cockpit-title");
+    let unit_title = browser.text(&title);
+    assert!(
+        lead_name.starts_with(unit_title.split_whitespace().next().unwrap_or("")),
+        "{lead_name} / {unit_title}"
+    );
+    assert_eq!(
+        browser.find_all("#crumbs a").len(),
+        2,
+        "city › group › unit"
+    );
+    let departments = browser.find_all("#unit-grid .unit-tile");
+    assert!(!departments.is_empty(), "the lead hospital's departments");
+    browser.click(&departments[0]);
+    let title = browser.find("#cockpit-title");
+    assert!(
+        browser.text(&title).contains(" · "),
+        "{}",
+        browser.text(&title)
+    );
+    assert_eq!(browser.find_all("#crumbs a").len(), 3);
+    assert_eq!(
+        browser.find_all("#indicator-table tbody tr").len(),
+        1,
+        "a department keeps the length of stay"
+    );
+
+    // Back to the group by the breadcrumbs, then a half-year (the demo's activity starts in
+    // November 2024, so 2026's first half has its year before).
+    let crumbs = browser.find_all("#crumbs a");
+    browser.click(&crumbs[1]);
+    let title = browser.find("#cockpit-title");
+    assert!(browser
+        .text(&title)
+        .starts_with(group_name.split_whitespace().next().unwrap_or("")));
+    let period = browser.find("#period");
+    replace_value(&browser, &period, "2026-H1");
+    let form = browser.find("#period-form button");
+    browser.click(&form);
+    browser.wait_text("2026年上半年");
+    // Columns: value, numerator ÷ denominator, target, year-on-year, period-on-period.
+    let cells = browser.find_all("#indicator-table tr[data-indicator=in_region_visit_rate] td.num");
+    assert_eq!(cells.len(), 5);
+    assert_ne!(
+        browser.text(&cells[3]),
+        "—",
+        "the same half a year earlier to compare with"
+    );
+    log_out(&browser);
+
+    log_in(&browser, &server, "member.manager");
+    let nav = browser.find("#nav-cockpit");
+    browser.click(&nav);
+    assert_eq!(browser.find_all("#crumbs a").len(), 2, "their own unit");
+    browser.goto(&server.url(&format!(
+        "/cockpit?org={}",
+        href.split("org=").nth(1).and_then(|s| s.split('&').next()).unwrap_or("")
+    )));
+    browser.wait_text("权限");
+}

@@ -309,6 +309,13 @@ impl Browser {
             .to_owned()
     }
 
+    pub fn attribute(&self, element: &str, name: &str) -> String {
+        self.cmd("GET", &format!("/element/{element}/attribute/{name}"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub fn click(&self, element: &str) {
         self.cmd(
             "POST",

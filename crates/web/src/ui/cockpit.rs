@@ -180,10 +180,21 @@ pub async fn cockpit(
     let Some(b) = board else {
         return Err(page(&state, &caller, AppError::NotFound));
     };
+    // A unit's children are departments, which keep only some measures: rank them by the
+    // first indicator they have.
+    let dept_first = (b.node.kind == "unit")
+        .then(|| {
+            b.children
+                .first()
+                .and_then(|c| c.values.first())
+                .map(|v| v.indicator_id.clone())
+        })
+        .flatten();
     let rank = q
         .rank
         .clone()
         .filter(|r| b.rows.iter().any(|x| &x.indicator_id == r))
+        .or(dept_first)
         .or_else(|| {
             b.rows
                 .iter()
@@ -200,12 +211,13 @@ pub async fn cockpit(
         .iter()
         .map(|t| (t.indicator_id.clone(), spark(t)))
         .collect();
-    let export_query = {
-        let (org, department) = match b.node.org.split_once('/') {
-            Some((u, d)) => (u.to_owned(), format!("&department={d}")),
-            None => (b.node.org.clone(), String::new()),
-        };
-        format!("org={org}{department}&period={}", b.period)
+    let (node_org, node_dept) = match b.node.org.split_once('/') {
+        Some((u, d)) => (u.to_owned(), Some(d.to_owned())),
+        None => (b.node.org.clone(), None),
+    };
+    let export_query = match &node_dept {
+        Some(d) => format!("org={node_org}&department={d}&period={}", b.period),
+        None => format!("org={node_org}&period={}", b.period),
     };
     let flow_max = b
         .flows
@@ -219,7 +231,7 @@ pub async fn cockpit(
         context! {
             nav => nav(&caller), active => "cockpit", b, errors, rank, bars, links, crumbs,
             sparks => sparks.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-            export_query, flow_max,
+            export_query, flow_max, node_org, node_dept,
             kinds => [("month", "月"), ("quarter", "季度"), ("half_year", "半年"), ("year", "年"), ("rolling12", "滚动12个月")],
         },
     )?;
