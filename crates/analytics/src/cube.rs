@@ -98,7 +98,14 @@ impl Builder {
     }
 
     fn add(&mut self, unit: i64, department: &str, month: Month, measure: Measure, n: i64) {
-        if n == 0 || self.only.as_ref().is_some_and(|o| !o.contains(&unit)) {
+        // The cube holds the span's months only: a stay discharged after the last month of
+        // care is counted when the span reaches its month (the span grows, the cube is
+        // rebuilt).
+        if n == 0
+            || month < self.span.first
+            || month > self.span.last
+            || self.only.as_ref().is_some_and(|o| !o.contains(&unit))
+        {
             return;
         }
         *self

@@ -7,6 +7,7 @@
 //! Values are kept exact: a value is its numerator and denominator, and targets are compared
 //! in integer arithmetic, so a value that sits on a threshold is never misjudged by rounding.
 
+pub mod doc;
 pub mod period;
 
 use std::fmt;
