@@ -4,6 +4,7 @@
 //! rules here decide, and the store persists what was decided.
 
 pub mod access;
+pub mod assessment;
 pub mod attachment;
 pub mod capacity;
 pub mod codes;

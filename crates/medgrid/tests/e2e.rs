@@ -743,6 +743,27 @@ fn cockpit_journey() {
         "—",
         "the same half a year earlier to compare with"
     );
+
+    // The half-yearly assessment of the members, from the same cube.
+    let nav = browser.find("#nav-assessments");
+    browser.click(&nav);
+    let period = browser.find("#assessment-period");
+    browser.type_into(&period, "2026-H1");
+    let run = browser.find("#run-assessment");
+    browser.click(&run);
+    let title = browser.find("#assessment-title");
+    assert!(
+        browser.text(&title).contains("2026年上半年"),
+        "{}",
+        browser.text(&title)
+    );
+    let ranked = browser.find_all("#ranking tbody tr");
+    assert!(ranked.len() >= 3, "the group's primary units, ranked");
+    assert_eq!(
+        browser.find_all("#assessment-chart text.chart-value").len(),
+        ranked.len()
+    );
+    browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("assessment.png"));
     log_out(&browser);
 
     log_in(&browser, &server, "member.manager");

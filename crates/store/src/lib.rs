@@ -10,6 +10,7 @@
 //! reads use their own pool (WAL mode lets them run beside the writer).
 
 mod accounts;
+pub mod assessment;
 pub mod attachment;
 mod audit;
 pub mod beds;

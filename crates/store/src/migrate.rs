@@ -60,6 +60,13 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0006_indicators.sql"),
         sqlite_rebuilds: false,
     },
+    Migration {
+        version: 7,
+        name: "assessment",
+        sqlite: include_str!("../migrations/sqlite/0007_assessment.sql"),
+        postgres: include_str!("../migrations/postgres/0007_assessment.sql"),
+        sqlite_rebuilds: false,
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod assessments;
 pub mod auth;
 pub mod capacity;
 pub mod catalogues;

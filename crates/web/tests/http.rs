@@ -669,7 +669,9 @@ async fn fhir_organization_and_practitioners(store: Store) {
             "Task",
             "Schedule",
             "Slot",
-            "Appointment"
+            "Appointment",
+            "Measure",
+            "MeasureReport"
         ]
     );
 

@@ -404,7 +404,135 @@ async fn support_referral(w: &World, sent: chrono::NaiveDateTime, priority: Prio
         .unwrap();
 }
 
+async fn assessments_score_members_and_keep_their_reports(db: &TestDb) {
+    let w = loaded(db).await;
+    let g = w.lead.group_id.unwrap();
+    let scheme = w
+        .get(
+            &format!("/api/v1/groups/{g}/assessment-scheme"),
+            &w.group_manager,
+        )
+        .await;
+    assert_eq!(scheme.status, 200, "{}", scheme.text);
+    let scheme = scheme.json();
+    assert_eq!(scheme["version"], 0);
+    let runs = format!("/api/v1/groups/{g}/assessments");
+    for token in [&w.manager, &w.doctor] {
+        let r = w
+            .post(&runs, token, None, &json!({"period": "2025-H1"}))
+            .await;
+        assert_eq!(
+            r.status, 403,
+            "only those who steer the group run assessments"
+        );
+    }
+    for (period, code) in [("2025-H3", "period"), ("2019-H1", "no_data")] {
+        let r = w
+            .post(&runs, &w.group_manager, None, &json!({"period": period}))
+            .await;
+        assert_eq!(r.status, 422, "{period}: {}", r.text);
+        assert_eq!(fields(&r), ["period"]);
+        assert_eq!(r.json()["errors"][0]["code"], code);
+    }
+    let first = w
+        .post(&runs, &w.group_manager, None, &json!({"period": "2025-H1"}))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let first = first.json();
+    let tree = w.store.city_tree(w.lead.city_id).await.unwrap();
+    let primaries = tree
+        .units
+        .iter()
+        .filter(|u| u.group_id == Some(g) && u.role.as_str() == "primary")
+        .count();
+    let results = first["results"].as_array().unwrap();
+    assert_eq!(results.len(), primaries);
+    assert_eq!(results[0]["rank"], 1);
+    for m in results {
+        let total: f64 = m["total"].as_str().unwrap().parse().unwrap();
+        assert!((0.0..=100.0).contains(&total), "{m}");
+        let sum: f64 = m["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["score"].as_str().unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (sum - total).abs() < 1e-9,
+            "the total is its dimensions' sum"
+        );
+    }
+    assert!(
+        results.windows(2).all(|p| {
+            let t = |m: &Value| m["total"].as_str().unwrap().parse::<f64>().unwrap();
+            t(&p[0]) >= t(&p[1])
+        }),
+        "best first"
+    );
+    // The same facts give the same report; a report stays as computed.
+    let again = w
+        .post(&runs, &w.group_manager, None, &json!({"period": "2025-H1"}))
+        .await
+        .json();
+    assert_eq!(again["results"], first["results"]);
+    assert_ne!(again["id"], first["id"]);
+    let read = w
+        .get(
+            &format!("/api/v1/assessments/{}", first["id"]),
+            &w.group_manager,
+        )
+        .await;
+    assert_eq!(read.json()["results"], first["results"]);
+    let listed = w.get(&runs, &w.group_manager).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[0]["id"], again["id"], "newest first");
+    let xlsx = w
+        .get(
+            &format!("/api/v1/assessments/{}/report.xlsx", first["id"]),
+            &w.group_manager,
+        )
+        .await;
+    assert!(xlsx.status == 200 && xlsx.text.starts_with("PK"));
+    let r = w
+        .get(&format!("/api/v1/assessments/{}", first["id"]), &w.doctor)
+        .await;
+    assert_eq!(r.status, 403);
+
+    // The group writes its own scheme: checked, then used by the next run.
+    let mut own = scheme["scheme"].clone();
+    own["dimensions"][0]["points"] = json!("20");
+    let r = w
+        .post(
+            &format!("/api/v1/groups/{g}/assessment-scheme"),
+            &w.group_manager,
+            None,
+            &own,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(fields(&r).contains(&"dimensions".to_owned()));
+    let mut own = scheme["scheme"].clone();
+    own["name_zh"] = json!("本集团2026年考核方案");
+    let r = w
+        .post(
+            &format!("/api/v1/groups/{g}/assessment-scheme"),
+            &w.group_manager,
+            None,
+            &own,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["version"], 1);
+    let third = w
+        .post(&runs, &w.group_manager, None, &json!({"period": "2025-H1"}))
+        .await
+        .json();
+    assert_eq!(third["scheme_version"], 1);
+    assert_eq!(third["scheme"]["name_zh"], "本集团2026年考核方案");
+}
+
 on_both!(
+    assessments_score_members_and_keep_their_reports,
     board_scope_errors_and_exports,
     group_targets_apply_from_their_month,
     fhir_measures_and_reports,

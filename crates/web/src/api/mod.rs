@@ -2,6 +2,7 @@
 //! at `/api/openapi.json` (generated from these handlers).
 
 mod accounts;
+mod assessments;
 mod capacity;
 mod catalogues;
 pub(crate) mod indicators;
@@ -123,6 +124,19 @@ pub fn router() -> Router<AppState> {
             "/v1/groups/{id}/indicator-targets",
             get(indicators::targets).post(indicators::set_target),
         )
+        .route(
+            "/v1/groups/{id}/assessment-scheme",
+            get(assessments::scheme).post(assessments::save_scheme),
+        )
+        .route(
+            "/v1/groups/{id}/assessments",
+            get(assessments::list).post(assessments::run),
+        )
+        .route("/v1/assessments/{id}", get(assessments::read))
+        .route(
+            "/v1/assessments/{id}/report.xlsx",
+            get(assessments::report_xlsx),
+        )
         .fallback(|| async { AppError::NotFound })
 }
 
@@ -190,13 +204,20 @@ pub fn router() -> Router<AppState> {
         indicators::table_xlsx,
         indicators::targets,
         indicators::set_target,
+        assessments::scheme,
+        assessments::save_scheme,
+        assessments::run,
+        assessments::list,
+        assessments::read,
+        assessments::report_xlsx,
     ),
     components(schemas(crate::error::Problem, crate::referrals::ReferralInput, crate::referrals::View,
         referrals::TransitionInput, referrals::BookInput, referrals::QueueInput, referrals::HoldInput,
         crate::capacity::ScheduleInput, crate::capacity::WardInput, crate::capacity::Timetable,
         capacity::ReservationInput, capacity::BedInput,
         crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo,
-        crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::TargetInput)),
+        crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::TargetInput,
+        crate::assessments::Report, crate::assessments::RunInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -205,7 +226,7 @@ pub fn router() -> Router<AppState> {
         (name = "audit", description = "The append-only audit log"),
         (name = "referral", description = "Two-way referral, catalogues, attachments, reserved slots, the no-slot queue and notifications (R4, R5)"),
         (name = "capacity", description = "Timetables, wards, the group bed pool and the reservation compliance report (R5)"),
-        (name = "indicator", description = "The indicator library, boards for any node and period, exports and the groups' own targets (R11)"),
+        (name = "indicator", description = "The indicator library, boards for any node and period, exports, the groups' own targets and the assessment of members (R11)"),
     )
 )]
 pub struct ApiDoc;

@@ -2,6 +2,7 @@
 //! Forms post back with a per-session CSRF token; pages work without JavaScript.
 
 mod accounts;
+mod assessments;
 mod capacity;
 mod cockpit;
 mod referrals;
@@ -51,6 +52,8 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "bed_pool.html",
     "catalogues.html",
     "cockpit.html",
+    "assessments.html",
+    "assessment.html",
 );
 
 /// Chinese labels of input fields, for error messages in forms.
@@ -333,6 +336,10 @@ pub fn router() -> Router<AppState> {
         .route("/capacity/{unit}/wards", post(capacity::add_ward))
         .route("/capacity/compliance", get(capacity::compliance_page))
         .route("/cockpit", get(cockpit::cockpit))
+        .route("/assessments", get(assessments::list))
+        .route("/assessments/run", axum::routing::post(assessments::run))
+        .route("/assessments/{id}", get(assessments::show))
+        .route("/assessments/{id}/report.xlsx", get(assessments::export))
         .route("/cockpit/table.csv", get(cockpit::export_csv))
         .route("/cockpit/table.xlsx", get(cockpit::export_xlsx))
         .route("/capacity/beds", get(capacity::bed_pool_page))
