@@ -317,25 +317,15 @@ impl Value {
         i64::try_from(q).ok().map(Level)
     }
 
-    /// Compares the exact value with a level: value ≥ level.
-    fn at_least(self, level: Level) -> bool {
-        // n·f / d ≥ L/100  ⇔  100·n·f ≥ L·d (d > 0)
+    /// The exact value against a level, in integer arithmetic: n·f / d against L/100 is
+    /// 100·n·f against L·d, the comparison turning round when d is negative.
+    fn compare(self, level: Level) -> std::cmp::Ordering {
         let lhs = i128::from(self.numerator) * i128::from(self.factor) * 100;
         let rhs = i128::from(level.0) * i128::from(self.denominator);
         if self.denominator > 0 {
-            lhs >= rhs
+            lhs.cmp(&rhs)
         } else {
-            lhs <= rhs
-        }
-    }
-
-    fn at_most(self, level: Level) -> bool {
-        let lhs = i128::from(self.numerator) * i128::from(self.factor) * 100;
-        let rhs = i128::from(level.0) * i128::from(self.denominator);
-        if self.denominator > 0 {
-            lhs <= rhs
-        } else {
-            lhs >= rhs
+            rhs.cmp(&lhs)
         }
     }
 
@@ -345,8 +335,8 @@ impl Value {
             return Rag::None;
         }
         let meets = |l: Level| match direction {
-            Direction::Higher => self.at_least(l),
-            Direction::Lower => self.at_most(l),
+            Direction::Higher => self.compare(l).is_ge(),
+            Direction::Lower => self.compare(l).is_le(),
         };
         if meets(targets.target) {
             Rag::Green

@@ -595,6 +595,8 @@ fn capacity_journey() {
     replace_value(&browser, &reserved, "5");
     let save = browser.find("#add-schedule");
     browser.click(&save);
+    // The refusal names the field (waited for: the page may still be loading under load).
+    browser.wait_text("转诊预留");
     let errors = browser.find("#form-errors");
     let text = browser.text(&errors);
     assert!(

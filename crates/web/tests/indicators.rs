@@ -78,6 +78,26 @@ async fn board_scope_errors_and_exports(db: &TestDb) {
         .any(|c| c["node"]["org"] == format!("unit-{}", w.lead.id)));
     assert_eq!(b["breadcrumbs"].as_array().unwrap().len(), 2);
 
+    // The city's view (regulator, administrator): every group of the city, to drill into.
+    let city = w
+        .get(
+            &format!(
+                "/api/v1/indicators/board?org=city-{}&period=2025-Q2",
+                w.lead.city_id
+            ),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(city.status, 200, "{}", city.text);
+    let city = city.json();
+    let groups = city["children"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "the Jinhua layout's three groups");
+    assert!(groups.iter().all(|c| c["node"]["kind"] == "group"));
+    let city_visits = row(&city, "in_region_visit_rate")["denominator"]
+        .as_i64()
+        .unwrap();
+    assert!(city_visits > d, "the city counts every group's visits");
+
     // A member manager sees their own unit, and its departments, but not the group.
     let own = w
         .get("/api/v1/indicators/board?period=2025-Q2", &w.manager)

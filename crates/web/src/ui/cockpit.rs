@@ -239,19 +239,38 @@ pub async fn cockpit(
 }
 
 /// The indicator table of the node and period as CSV or Excel, from the cockpit.
+async fn export(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    q: &CockpitQuery,
+    xlsx: bool,
+) -> Result<Response, UiError> {
+    let b = indicators::board(state, caller, &q.board())
+        .await
+        .map_err(|e| page(state, caller, e))?;
+    if xlsx {
+        let bytes =
+            export::xlsx(&b).map_err(|e| page(state, caller, AppError::Internal(e.to_string())))?;
+        Ok(download(
+            bytes,
+            XLSX,
+            &format!("indicators-{}.xlsx", b.period),
+        ))
+    } else {
+        Ok(download(
+            export::csv(&b).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("indicators-{}.csv", b.period),
+        ))
+    }
+}
+
 pub async fn export_csv(
     State(state): State<AppState>,
     UiCaller(caller): UiCaller,
     Query(q): Query<CockpitQuery>,
 ) -> Result<Response, UiError> {
-    let b = indicators::board(&state, &caller, &q.board())
-        .await
-        .map_err(|e| page(&state, &caller, e))?;
-    Ok(download(
-        export::csv(&b).into_bytes(),
-        "text/csv; charset=utf-8",
-        &format!("indicators-{}.csv", b.period),
-    ))
+    export(&state, &caller, &q, false).await
 }
 
 pub async fn export_xlsx(
@@ -259,14 +278,5 @@ pub async fn export_xlsx(
     UiCaller(caller): UiCaller,
     Query(q): Query<CockpitQuery>,
 ) -> Result<Response, UiError> {
-    let b = indicators::board(&state, &caller, &q.board())
-        .await
-        .map_err(|e| page(&state, &caller, e))?;
-    let bytes =
-        export::xlsx(&b).map_err(|e| page(&state, &caller, AppError::Internal(e.to_string())))?;
-    Ok(download(
-        bytes,
-        XLSX,
-        &format!("indicators-{}.xlsx", b.period),
-    ))
+    export(&state, &caller, &q, true).await
 }
