@@ -659,10 +659,20 @@ fn capacity_journey() {
     server.stop();
 }
 
+/// The text of `css` once it satisfies `ok`: after a click the old page may still be showing
+/// (or be going away) for a moment, so the new page is waited for by what it says.
+fn text_when(browser: &Browser, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    support::wait_for(css, std::time::Duration::from_secs(15), || {
+        let found = browser.find_all(css);
+        let text = browser.text(found.first()?);
+        ok(&text).then_some(text)
+    })
+}
+
 /// The cockpit on the demo city: the group manager sees the group's headline indicators,
 /// drills from the group to a member unit and on to a department, climbs back by the
-/// breadcrumbs, changes the period and finds the export; a member manager sees their own unit
-/// and is refused the group's board.
+/// breadcrumbs, changes the period and finds the export, then runs the half-year assessment;
+/// a member manager sees their own unit and is refused the group's board.
 #[test]
 fn cockpit_journey() {
     let server = Server::demo(&sqlite_url("cockpit"));
@@ -671,9 +681,7 @@ fn cockpit_journey() {
     log_in(&browser, &server, "group.manager");
     let nav = browser.find("#nav-cockpit");
     browser.click(&nav);
-    let title = browser.find("#cockpit-title");
-    let group_name = browser.text(&title);
-    assert!(group_name.contains("医疗集团"), "{group_name}");
+    let group_name = text_when(&browser, "#cockpit-title", |t| t.contains("医疗集团"));
     let tiles = browser.find_all("#headline .tile");
     assert!(tiles.len() >= 6, "headline indicators: {}", tiles.len());
     assert!(
@@ -696,13 +704,9 @@ fn cockpit_journey() {
         .expect("the lead hospital's tile")
         .clone();
     let lead_name = browser.text(&lead);
+    let lead_name = lead_name.split_whitespace().next().unwrap_or("").to_owned();
     browser.click(&lead);
-    let title = browser.find("#cockpit-title");
-    let unit_title = browser.text(&title);
-    assert!(
-        lead_name.starts_with(unit_title.split_whitespace().next().unwrap_or("")),
-        "{lead_name} / {unit_title}"
-    );
+    text_when(&browser, "#cockpit-title", |t| t.starts_with(&lead_name));
     assert_eq!(
         browser.find_all("#crumbs a").len(),
         2,
@@ -711,12 +715,7 @@ fn cockpit_journey() {
     let departments = browser.find_all("#unit-grid .unit-tile");
     assert!(!departments.is_empty(), "the lead hospital's departments");
     browser.click(&departments[0]);
-    let title = browser.find("#cockpit-title");
-    assert!(
-        browser.text(&title).contains(" · "),
-        "{}",
-        browser.text(&title)
-    );
+    text_when(&browser, "#cockpit-title", |t| t.contains(" · "));
     assert_eq!(browser.find_all("#crumbs a").len(), 3);
     assert_eq!(
         browser.find_all("#indicator-table tbody tr").len(),
@@ -728,15 +727,12 @@ fn cockpit_journey() {
     // November 2024, so 2026's first half has its year before).
     let crumbs = browser.find_all("#crumbs a");
     browser.click(&crumbs[1]);
-    let title = browser.find("#cockpit-title");
-    assert!(browser
-        .text(&title)
-        .starts_with(group_name.split_whitespace().next().unwrap_or("")));
+    text_when(&browser, "#cockpit-title", |t| t == group_name);
     let period = browser.find("#period");
     replace_value(&browser, &period, "2026-H1");
     let form = browser.find("#period-form button");
     browser.click(&form);
-    browser.wait_text("2026年上半年");
+    text_when(&browser, "#cockpit-title", |t| t.contains("2026年上半年"));
     // Columns: value, numerator ÷ denominator, target, year-on-year, period-on-period.
     let cells = browser.find_all("#indicator-table tr[data-indicator=in_region_visit_rate] td.num");
     assert_eq!(cells.len(), 5);
@@ -753,12 +749,9 @@ fn cockpit_journey() {
     browser.type_into(&period, "2026-H1");
     let run = browser.find("#run-assessment");
     browser.click(&run);
-    let title = browser.find("#assessment-title");
-    assert!(
-        browser.text(&title).contains("2026年上半年"),
-        "{}",
-        browser.text(&title)
-    );
+    text_when(&browser, "#assessment-title", |t| {
+        t.contains("2026年上半年")
+    });
     let ranked = browser.find_all("#ranking tbody tr");
     assert!(ranked.len() >= 3, "the group's primary units, ranked");
     assert_eq!(
@@ -771,10 +764,14 @@ fn cockpit_journey() {
     log_in(&browser, &server, "member.manager");
     let nav = browser.find("#nav-cockpit");
     browser.click(&nav);
+    text_when(&browser, "#cockpit-title", |t| !t.is_empty());
     assert_eq!(browser.find_all("#crumbs a").len(), 2, "their own unit");
     browser.goto(&server.url(&format!(
         "/cockpit?org={}",
-        href.split("org=").nth(1).and_then(|s| s.split('&').next()).unwrap_or("")
+        href.split("org=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .unwrap_or("")
     )));
     browser.wait_text("权限");
 }

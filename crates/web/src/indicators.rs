@@ -178,32 +178,6 @@ pub struct BoardQuery {
     pub period_kind: Option<String>,
 }
 
-fn parse_kind(raw: &str) -> Result<PeriodKind, FieldError> {
-    PeriodKind::ALL
-        .into_iter()
-        .find(|k| {
-            serde_json::to_value(k)
-                .ok()
-                .and_then(|v| v.as_str().map(|s| s == raw))
-                .unwrap_or(false)
-        })
-        .ok_or_else(|| {
-            FieldError::new(
-                "period_kind",
-                "unknown",
-                format!("未知的统计期类型“{raw}”"),
-                format!("unknown period kind “{raw}”"),
-            )
-        })
-}
-
-fn kind_name(k: PeriodKind) -> String {
-    serde_json::to_value(k)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 fn unit_name(u: &Unit) -> String {
     u.second_name
         .clone()
@@ -453,7 +427,7 @@ fn choose_period(q: &BoardQuery, last: Option<Month>) -> Result<Period, AppError
         return Ok(Period::parse("period", raw)?);
     }
     let kind = match q.period_kind.as_deref().filter(|s| !s.is_empty()) {
-        Some(k) => parse_kind(k)?,
+        Some(k) => PeriodKind::parse("period_kind", k)?,
         None => PeriodKind::Month,
     };
     let this_month = Month::of_day(&medgrid_store::local_now().date().to_string())
@@ -569,7 +543,7 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
         },
         period: period.to_string(),
         period_label: period.label_zh(),
-        period_kind: kind_name(period.kind()),
+        period_kind: period.kind().as_str().to_owned(),
         data_first_month: cube_state.as_ref().map(|s| s.first_month.clone()),
         data_last_month: cube_state.as_ref().map(|s| s.last_month.clone()),
         refreshed_at: cube_state.map(|s| s.refreshed_at.to_rfc3339()),

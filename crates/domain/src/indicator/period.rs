@@ -92,6 +92,35 @@ impl PeriodKind {
         PeriodKind::Rolling12,
     ];
 
+    /// The name used in queries and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::Month => "month",
+            PeriodKind::Quarter => "quarter",
+            PeriodKind::HalfYear => "half_year",
+            PeriodKind::Year => "year",
+            PeriodKind::Rolling12 => "rolling12",
+        }
+    }
+
+    pub fn parse(field: &str, raw: &str) -> Result<PeriodKind, FieldError> {
+        PeriodKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == raw.trim())
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    "unknown",
+                    format!(
+                        "未知的统计期类型“{raw}”（month、quarter、half_year、year、rolling12）"
+                    ),
+                    format!(
+                        "unknown period kind “{raw}” (month, quarter, half_year, year, rolling12)"
+                    ),
+                )
+            })
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             PeriodKind::Month => "月",
