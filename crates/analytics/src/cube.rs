@@ -4,7 +4,7 @@
 //! belongs to a few units (the refresh after new facts arrive), so the two cannot drift: the
 //! refreshed cube equals a recomputation by construction, and a test checks it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use medgrid_domain::indicator::Month;
@@ -74,6 +74,16 @@ struct ResidentState {
     follow_ups: Vec<(Program, Month, bool)>,
 }
 
+/// What a drill-through asks for: the records counted in one measure's cells over some
+/// months, for the unit as a whole or one department.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub measure: Measure,
+    pub first: Month,
+    pub last: Month,
+    pub department: Option<String>,
+}
+
 /// Builds a cube from facts. Feed residents first (other facts look up where their resident
 /// lives), then anything in any order, then `finish`.
 pub struct Builder {
@@ -82,6 +92,8 @@ pub struct Builder {
     only: Option<HashSet<i64>>,
     residents: HashMap<i64, ResidentState>,
     cells: HashMap<(i64, String, Month, Measure), i64>,
+    trace: Option<Trace>,
+    traced: BTreeSet<Record>,
 }
 
 impl Builder {
@@ -94,10 +106,27 @@ impl Builder {
             only,
             residents: HashMap::new(),
             cells: HashMap::new(),
+            trace: None,
+            traced: BTreeSet::new(),
         }
     }
 
-    fn add(&mut self, unit: i64, department: &str, month: Month, measure: Measure, n: i64) {
+    /// Also collects the records counted in the traced cells (`finish_traced`).
+    pub fn tracing(mut self, trace: Trace) -> Builder {
+        self.trace = Some(trace);
+        self
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call per cell kind; a struct would only rename them
+    fn add(
+        &mut self,
+        unit: i64,
+        department: &str,
+        month: Month,
+        measure: Measure,
+        n: i64,
+        record: Record,
+    ) {
         // The cube holds the span's months only: a stay discharged after the last month of
         // care is counted when the span reaches its month (the span grows, the cube is
         // rebuilt).
@@ -107,6 +136,15 @@ impl Builder {
             || self.only.as_ref().is_some_and(|o| !o.contains(&unit))
         {
             return;
+        }
+        if let Some(t) = &self.trace {
+            let department_matches = match &t.department {
+                None => true,
+                Some(d) => measure.by_department() && d == department,
+            };
+            if t.measure == measure && t.first <= month && month <= t.last && department_matches {
+                self.traced.insert(record);
+            }
         }
         *self
             .cells
@@ -148,9 +186,17 @@ impl Builder {
         let Some(month) = Month::of_day(&f.due_on) else {
             return;
         };
-        self.add(f.managing_unit, "", month, Measure::FollowUpsDue, 1);
+        let record = Record::FollowUp(f.id);
+        self.add(f.managing_unit, "", month, Measure::FollowUpsDue, 1, record);
         if f.done {
-            self.add(f.managing_unit, "", month, Measure::FollowUpsDone, 1);
+            self.add(
+                f.managing_unit,
+                "",
+                month,
+                Measure::FollowUpsDone,
+                1,
+                record,
+            );
         }
         if f.program != Program::Other {
             if let Some(r) = self.residents.get_mut(&f.resident) {
@@ -161,13 +207,14 @@ impl Builder {
 
     pub fn encounter(&mut self, e: EncounterFact) {
         let department = e.department.as_deref().unwrap_or("");
+        let record = Record::Encounter(e.id);
         match e.kind {
             EncounterKind::Visit => {
                 let Some(month) = Month::of_day(&e.started_at) else {
                     return;
                 };
                 if let Some(place) = e.place_unit {
-                    self.add(place, department, month, Measure::ClinicVisits, 1);
+                    self.add(place, department, month, Measure::ClinicVisits, 1, record);
                 }
                 let Some(home) = self.residents.get(&e.resident).map(|r| r.home_unit) else {
                     return;
@@ -175,17 +222,17 @@ impl Builder {
                 let primary =
                     e.in_region && e.place_unit.map(|u| self.kind(u)) == Some(UnitKind::Primary);
                 let chronic = is_chronic(&e.diagnosis);
-                self.add(home, "", month, Measure::Visits, 1);
+                self.add(home, "", month, Measure::Visits, 1, record);
                 if e.in_region {
-                    self.add(home, "", month, Measure::VisitsInRegion, 1);
+                    self.add(home, "", month, Measure::VisitsInRegion, 1, record);
                     if chronic {
-                        self.add(home, "", month, Measure::ChronicVisits, 1);
+                        self.add(home, "", month, Measure::ChronicVisits, 1, record);
                     }
                 }
                 if primary {
-                    self.add(home, "", month, Measure::VisitsPrimary, 1);
+                    self.add(home, "", month, Measure::VisitsPrimary, 1, record);
                     if chronic {
-                        self.add(home, "", month, Measure::ChronicVisitsPrimary, 1);
+                        self.add(home, "", month, Measure::ChronicVisitsPrimary, 1, record);
                     }
                 }
             }
@@ -199,8 +246,15 @@ impl Builder {
                     (Some(a), Some(b)) => (b - a).num_days().max(1),
                     _ => 1,
                 };
-                self.add(place, department, month, Measure::Discharges, 1);
-                self.add(place, department, month, Measure::InpatientDays, days);
+                self.add(place, department, month, Measure::Discharges, 1, record);
+                self.add(
+                    place,
+                    department,
+                    month,
+                    Measure::InpatientDays,
+                    days,
+                    record,
+                );
             }
         }
     }
@@ -209,16 +263,31 @@ impl Builder {
         let Some(month) = Month::of_day(&r.requested_at) else {
             return;
         };
-        self.add(r.from_unit, "", month, Measure::Referrals, 1);
+        let record = Record::Referral(r.id);
+        self.add(r.from_unit, "", month, Measure::Referrals, 1, record);
         if r.up {
-            self.add(r.from_unit, "", month, Measure::ReferralsUp, 1);
+            self.add(r.from_unit, "", month, Measure::ReferralsUp, 1, record);
             return;
         }
-        self.add(r.from_unit, "", month, Measure::ReferralsDown, 1);
+        self.add(r.from_unit, "", month, Measure::ReferralsDown, 1, record);
         if self.kind(r.from_unit) == UnitKind::Lead {
-            self.add(r.from_unit, "", month, Measure::LeadReferralsDown, 1);
+            self.add(
+                r.from_unit,
+                "",
+                month,
+                Measure::LeadReferralsDown,
+                1,
+                record,
+            );
             if is_chronic(&r.diagnosis) {
-                self.add(r.from_unit, "", month, Measure::LeadChronicReferralsDown, 1);
+                self.add(
+                    r.from_unit,
+                    "",
+                    month,
+                    Measure::LeadChronicReferralsDown,
+                    1,
+                    record,
+                );
             }
         }
     }
@@ -227,24 +296,31 @@ impl Builder {
         let Some(month) = Month::of_day(&p.day) else {
             return;
         };
-        self.add(p.unit, "", month, Measure::RxLines, 1);
+        let record = Record::Prescription(p.id);
+        self.add(p.unit, "", month, Measure::RxLines, 1, record);
         if p.essential {
-            self.add(p.unit, "", month, Measure::RxEssential, 1);
+            self.add(p.unit, "", month, Measure::RxEssential, 1, record);
         }
     }
 
     /// Physicians are a snapshot of the registry: counted in every month of the span.
     pub fn physician(&mut self, p: PhysicianFact) {
+        let record = Record::Practitioner(p.practitioner);
         for month in self.span.months() {
-            self.add(p.unit, "", month, Measure::Physicians, 1);
+            self.add(p.unit, "", month, Measure::Physicians, 1, record);
             if p.tcm {
-                self.add(p.unit, "", month, Measure::TcmPhysicians, 1);
+                self.add(p.unit, "", month, Measure::TcmPhysicians, 1, record);
             }
         }
     }
 
     /// Adds the stock measures of every resident and returns the cube.
-    pub fn finish(mut self) -> Cube {
+    pub fn finish(self) -> Cube {
+        self.finish_traced().0
+    }
+
+    /// The cube and the records counted in the traced cells, in id order by kind.
+    pub fn finish_traced(mut self) -> (Cube, Vec<Record>) {
         let residents = std::mem::take(&mut self.residents);
         let months: Vec<(Month, String, String)> = self
             .span
@@ -257,8 +333,9 @@ impl Builder {
                 (m, next.first_day(), aged)
             })
             .collect();
-        for r in residents.values() {
+        for (id, r) in &residents {
             let unit = r.home_unit;
+            let record = Record::Resident(*id);
             for (month, next_first, aged_65) in &months {
                 let month = *month;
                 let key = r.hypertension
@@ -268,14 +345,14 @@ impl Builder {
                 let contracted = r.contracts.iter().any(|(signed, ends)| {
                     signed.as_str() < next_first.as_str() && ends.as_str() >= next_first.as_str()
                 });
-                self.add(unit, "", month, Measure::Residents, 1);
+                self.add(unit, "", month, Measure::Residents, 1, record);
                 if key {
-                    self.add(unit, "", month, Measure::KeyResidents, 1);
+                    self.add(unit, "", month, Measure::KeyResidents, 1, record);
                 }
                 if contracted {
-                    self.add(unit, "", month, Measure::Contracted, 1);
+                    self.add(unit, "", month, Measure::Contracted, 1, record);
                     if key {
-                        self.add(unit, "", month, Measure::KeyContracted, 1);
+                        self.add(unit, "", month, Measure::KeyContracted, 1, record);
                     }
                 }
                 for (program, managed, standard) in [
@@ -301,28 +378,28 @@ impl Builder {
                         done += i64::from(*d);
                     }
                     if due > 0 {
-                        self.add(unit, "", month, managed, 1);
+                        self.add(unit, "", month, managed, 1, record);
                         if done == due {
-                            self.add(unit, "", month, standard, 1);
+                            self.add(unit, "", month, standard, 1, record);
                         }
                     }
                 }
             }
         }
-        Cube::from_cells(
-            self.cells
-                .into_iter()
-                .map(|((unit, department, month, measure), v)| {
-                    (
-                        Cell {
-                            unit,
-                            department,
-                            month,
-                            measure,
-                        },
-                        v,
-                    )
-                }),
-        )
+        let traced = std::mem::take(&mut self.traced).into_iter().collect();
+        let cube = Cube::from_cells(self.cells.into_iter().map(
+            |((unit, department, month, measure), v)| {
+                (
+                    Cell {
+                        unit,
+                        department,
+                        month,
+                        measure,
+                    },
+                    v,
+                )
+            },
+        ));
+        (cube, traced)
     }
 }

@@ -61,6 +61,7 @@ impl Program {
 
 #[derive(Debug, Clone)]
 pub struct FollowUpFact {
+    pub id: i64,
     pub resident: i64,
     pub managing_unit: i64,
     pub program: Program,
@@ -77,6 +78,7 @@ pub enum EncounterKind {
 
 #[derive(Debug, Clone)]
 pub struct EncounterFact {
+    pub id: i64,
     pub resident: i64,
     /// Where it took place; `None` out of region.
     pub place_unit: Option<i64>,
@@ -90,6 +92,7 @@ pub struct EncounterFact {
 
 #[derive(Debug, Clone)]
 pub struct ReferralFact {
+    pub id: i64,
     pub from_unit: i64,
     pub up: bool,
     pub diagnosis: String,
@@ -98,6 +101,7 @@ pub struct ReferralFact {
 
 #[derive(Debug, Clone)]
 pub struct PrescriptionFact {
+    pub id: i64,
     pub unit: i64,
     /// The day of the prescribing visit.
     pub day: String,
@@ -106,7 +110,20 @@ pub struct PrescriptionFact {
 
 #[derive(Debug, Clone)]
 pub struct PhysicianFact {
+    pub practitioner: i64,
     /// Main practice unit.
     pub unit: i64,
     pub tcm: bool,
+}
+
+/// A record behind a cell: what a drill-through lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Record {
+    Resident(i64),
+    Encounter(i64),
+    Referral(i64),
+    FollowUp(i64),
+    Prescription(i64),
+    Practitioner(i64),
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use medgrid_analytics::fact::Record;
 use medgrid_analytics::fact::*;
 use medgrid_analytics::{evaluate, Builder, Cube, Measure, Rollup, Span};
 use medgrid_domain::indicator::{Library, Month, Period, Rag};
@@ -12,6 +13,19 @@ use medgrid_domain::indicator::{Library, Month, Period, Rag};
 const LEAD: i64 = 1;
 const CENTRE: i64 = 2;
 const SECONDARY: i64 = 3;
+
+thread_local! {
+    static NEXT: std::cell::Cell<i64> = const { std::cell::Cell::new(1) };
+}
+
+/// Fact ids in the order the city is fed, the same on every feed (what a trace lists).
+fn next_id() -> i64 {
+    NEXT.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
 
 fn m(s: &str) -> Month {
     Month::of_day(s).unwrap()
@@ -45,6 +59,7 @@ fn resident(id: i64, born: &str, htn: bool, dm: bool) -> ResidentFact {
 
 fn visit(resident: i64, place: Option<i64>, dept: &str, diag: &str, at: &str) -> EncounterFact {
     EncounterFact {
+        id: next_id(),
         resident,
         place_unit: place,
         department: Some(dept.into()),
@@ -58,6 +73,7 @@ fn visit(resident: i64, place: Option<i64>, dept: &str, diag: &str, at: &str) ->
 
 fn stay(resident: i64, from: &str, to: &str) -> EncounterFact {
     EncounterFact {
+        id: next_id(),
         resident,
         place_unit: Some(LEAD),
         department: Some("XXG".into()),
@@ -71,6 +87,7 @@ fn stay(resident: i64, from: &str, to: &str) -> EncounterFact {
 
 fn referral(from: i64, up: bool, diag: &str, at: &str) -> ReferralFact {
     ReferralFact {
+        id: next_id(),
         from_unit: from,
         up,
         diagnosis: diag.into(),
@@ -80,6 +97,7 @@ fn referral(from: i64, up: bool, diag: &str, at: &str) -> ReferralFact {
 
 fn follow_up(resident: i64, program: Program, due: &str, done: bool) -> FollowUpFact {
     FollowUpFact {
+        id: next_id(),
         resident,
         managing_unit: CENTRE,
         program,
@@ -90,7 +108,11 @@ fn follow_up(resident: i64, program: Program, due: &str, done: bool) -> FollowUp
 
 /// Feeds the whole hand-made city into a builder.
 fn build(only: Option<HashSet<i64>>) -> Cube {
-    let mut b = Builder::new(span(), units(), only);
+    feed(Builder::new(span(), units(), only)).finish()
+}
+
+fn feed(mut b: Builder) -> Builder {
+    NEXT.with(|n| n.set(1));
     // r1: 65 and over throughout, hypertensive. r2: young, healthy. r3: turns 65 on
     // 2024-12-10, so key population from December's month end; diabetic.
     b.resident(resident(1, "1950-06-15", true, false));
@@ -143,15 +165,20 @@ fn build(only: Option<HashSet<i64>>) -> Cube {
     b.referral(referral(CENTRE, true, "I10", "2024-12-01 10:00:00"));
     for essential in [true, true, false] {
         b.prescription(PrescriptionFact {
+            id: next_id(),
             unit: CENTRE,
             day: "2024-12-03".into(),
             essential,
         });
     }
     for tcm in [true, false, false] {
-        b.physician(PhysicianFact { unit: CENTRE, tcm });
+        b.physician(PhysicianFact {
+            practitioner: next_id(),
+            unit: CENTRE,
+            tcm,
+        });
     }
-    b.finish()
+    b
 }
 
 fn get(cube: &Cube, unit: i64, dept: &str, month: &str, measure: Measure) -> i64 {
@@ -308,4 +335,42 @@ fn the_cube_of_some_units_is_their_part_of_the_whole() {
         assert_eq!(part, expected, "{only:?}");
         assert!(!part.is_empty());
     }
+}
+
+#[test]
+fn a_trace_lists_the_records_behind_a_cell() {
+    use medgrid_analytics::cube::Trace;
+    let trace = |measure, first: &str, last: &str, department: Option<&str>, only: i64| {
+        let b = Builder::new(span(), units(), Some(HashSet::from([only]))).tracing(Trace {
+            measure,
+            first: m(first),
+            last: m(last),
+            department: department.map(str::to_owned),
+        });
+        feed(b).finish_traced().1
+    };
+    // December's three visits of the centre's residents are three encounters; the two
+    // hypertension visits in the city are two of them.
+    let visits = trace(Measure::Visits, "2024-12", "2024-12", None, CENTRE);
+    assert_eq!(visits.len(), 3);
+    assert!(visits.iter().all(|r| matches!(r, Record::Encounter(_))));
+    let chronic = trace(Measure::ChronicVisits, "2024-12", "2024-12", None, CENTRE);
+    assert_eq!(chronic.len(), 2);
+    assert!(chronic.iter().all(|r| visits.contains(r)));
+    // Contracted at the end of November: residents 1 and 3.
+    let contracted = trace(Measure::Contracted, "2024-11", "2024-11", None, CENTRE);
+    assert_eq!(contracted, [Record::Resident(1), Record::Resident(3)]);
+    // The lead's cardiology discharged two in January; a department's trace keeps to it.
+    assert_eq!(
+        trace(Measure::Discharges, "2025-01", "2025-01", Some("XXG"), LEAD).len(),
+        2
+    );
+    assert_eq!(
+        trace(Measure::Discharges, "2025-01", "2025-01", Some("JZK"), LEAD).len(),
+        0
+    );
+    assert_eq!(
+        trace(Measure::LeadReferralsDown, "2025-01", "2025-02", None, LEAD).len(),
+        3
+    );
 }

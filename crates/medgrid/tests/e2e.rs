@@ -761,6 +761,24 @@ fn cockpit_journey() {
     browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("assessment.png"));
     log_out(&browser);
 
+    // The group's coordinator may see patients: the records behind a number, names masked.
+    log_in(&browser, &server, "coordinator");
+    let nav = browser.find("#nav-cockpit");
+    browser.click(&nav);
+    text_when(&browser, "#cockpit-title", |t| t == group_name);
+    let summary = browser.find("#indicator-table tr[data-indicator=contract_rate] summary");
+    browser.click(&summary);
+    let links =
+        browser.find_all("#indicator-table tr[data-indicator=contract_rate] a.records-link");
+    assert_eq!(links.len(), 2, "numerator and denominator");
+    browser.click(&links[0]);
+    let total = text_when(&browser, "#records-total", |t| t.starts_with("共"));
+    assert!(!total.starts_with("共 0 条"), "{total}");
+    let names = browser.find_all("#records tbody tr td:nth-child(4)");
+    assert!(!names.is_empty());
+    assert!(browser.text(&names[0]).contains('*'), "names are masked");
+    log_out(&browser);
+
     log_in(&browser, &server, "member.manager");
     let nav = browser.find("#nav-cockpit");
     browser.click(&nav);

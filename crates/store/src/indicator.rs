@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
+use medgrid_analytics::cube::Trace;
 use medgrid_analytics::fact::*;
 use medgrid_analytics::{Builder, Cell, Cube, Measure, Span};
 use medgrid_domain::access::{Id, OrgPath};
@@ -70,6 +71,19 @@ pub struct TargetSetting {
 }
 
 type CubeRow = (i64, String, String, String, i64);
+
+/// An encounter as streamed into the builder.
+type EncounterRow = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    String,
+    bool,
+    String,
+    String,
+    String,
+    i64,
+);
 
 /// `indicator_refresh` as read: the months covered and the ids seen.
 type RefreshRow = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
@@ -153,7 +167,29 @@ impl Store {
         span: Span,
         only: Option<&HashSet<i64>>,
     ) -> Result<Cube, StoreError> {
-        let mut b = Builder::new(span, self.unit_kinds().await?, only.cloned());
+        let b = Builder::new(span, self.unit_kinds().await?, only.cloned());
+        Ok(self.feed(b, only).await?.finish())
+    }
+
+    /// The records counted in one measure's cells of `units` over the traced months: what a
+    /// drill-through lists. Built by the same builder as the cube, so the list and the count
+    /// cannot disagree.
+    pub async fn trace_records(
+        &self,
+        span: Span,
+        units: &HashSet<i64>,
+        trace: Trace,
+    ) -> Result<Vec<Record>, StoreError> {
+        let b = Builder::new(span, self.unit_kinds().await?, Some(units.clone())).tracing(trace);
+        Ok(self.feed(b, Some(units)).await?.finish_traced().1)
+    }
+
+    /// Streams every fact `only` those units' cells need (all facts when `None`) into `b`.
+    async fn feed(
+        &self,
+        mut b: Builder,
+        only: Option<&HashSet<i64>>,
+    ) -> Result<Builder, StoreError> {
         // `home` selects by where the resident lives, `place` by the unit a fact is at.
         let (home, place_or_home, referral_from, rx_unit, practice_unit) = match only {
             None => Default::default(),
@@ -200,12 +236,14 @@ impl Store {
             drop(rows);
             let sql = format!(
                 "SELECT x.resident_id, x.unit_id, x.program, CAST(x.due_on AS TEXT), \
-                 x.done_on IS NOT NULL FROM follow_up x JOIN resident r ON r.id = x.resident_id\
+                 x.done_on IS NOT NULL, x.id FROM follow_up x JOIN resident r ON r.id = x.resident_id\
                  {place_or_home}"
             );
-            let mut rows = sqlx::query_as::<_, (i64, i64, String, String, bool)>(&sql).fetch(p);
+            let mut rows =
+                sqlx::query_as::<_, (i64, i64, String, String, bool, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
                 b.follow_up(FollowUpFact {
+                    id: r.5,
                     resident: r.0,
                     managing_unit: r.1,
                     program: Program::parse(&r.2),
@@ -216,25 +254,13 @@ impl Store {
             drop(rows);
             let sql = format!(
                 "SELECT x.resident_id, x.unit_id, x.department_code, x.kind, x.in_region, \
-                 x.diagnosis, CAST(x.started_at AS TEXT), CAST(x.ended_at AS TEXT) \
+                 x.diagnosis, CAST(x.started_at AS TEXT), CAST(x.ended_at AS TEXT), x.id \
                  FROM encounter x JOIN resident r ON r.id = x.resident_id{place_or_home}"
             );
-            let mut rows = sqlx::query_as::<
-                _,
-                (
-                    i64,
-                    Option<i64>,
-                    Option<String>,
-                    String,
-                    bool,
-                    String,
-                    String,
-                    String,
-                ),
-            >(&sql)
-            .fetch(p);
+            let mut rows = sqlx::query_as::<_, EncounterRow>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
                 b.encounter(EncounterFact {
+                    id: r.8,
                     resident: r.0,
                     place_unit: r.1,
                     department: r.2,
@@ -252,12 +278,13 @@ impl Store {
             drop(rows);
             // A live referral counts once sent; advice requests are not referrals.
             let sql = format!(
-                "SELECT x.from_unit_id, x.direction, x.diagnosis, CAST(x.requested_at AS TEXT) \
-                 FROM referral x WHERE x.kind = 'referral' AND x.status <> 'draft'{referral_from}"
+                "SELECT x.from_unit_id, x.direction, x.diagnosis, CAST(x.requested_at AS TEXT), \
+                 x.id FROM referral x WHERE x.kind = 'referral' AND x.status <> 'draft'{referral_from}"
             );
-            let mut rows = sqlx::query_as::<_, (i64, String, String, String)>(&sql).fetch(p);
+            let mut rows = sqlx::query_as::<_, (i64, String, String, String, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
                 b.referral(ReferralFact {
+                    id: r.4,
                     from_unit: r.0,
                     up: r.1 == "up",
                     diagnosis: r.2,
@@ -266,12 +293,13 @@ impl Store {
             }
             drop(rows);
             let sql = format!(
-                "SELECT x.unit_id, CAST(e.started_at AS TEXT), x.essential FROM prescription x \
+                "SELECT x.unit_id, CAST(e.started_at AS TEXT), x.essential, x.id FROM prescription x \
                  JOIN encounter e ON e.id = x.encounter_id WHERE x.unit_id IS NOT NULL{rx_unit}"
             );
-            let mut rows = sqlx::query_as::<_, (i64, String, bool)>(&sql).fetch(p);
+            let mut rows = sqlx::query_as::<_, (i64, String, bool, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
                 b.prescription(PrescriptionFact {
+                    id: r.3,
                     unit: r.0,
                     day: r.1,
                     essential: r.2,
@@ -279,22 +307,23 @@ impl Store {
             }
             drop(rows);
             let sql = format!(
-                "SELECT ps.unit_id, pr.title, COALESCE(d.name, '') FROM practice_site ps \
+                "SELECT ps.unit_id, pr.title, COALESCE(d.name, ''), pr.id FROM practice_site ps \
                  JOIN practitioner pr ON pr.id = ps.practitioner_id \
                  LEFT JOIN department d ON d.id = ps.department_id \
                  WHERE ps.is_primary{practice_unit}"
             );
-            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(p);
+            let mut rows = sqlx::query_as::<_, (i64, String, String, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
                 if Title::parse(&r.1).is_ok_and(Title::is_physician) {
                     b.physician(PhysicianFact {
+                        practitioner: r.3,
                         unit: r.0,
                         tcm: r.2.contains("中医"),
                     });
                 }
             }
         });
-        Ok(b.finish())
+        Ok(b)
     }
 
     /// Rebuilds the whole cube from every fact and keeps it, replacing what was there.
@@ -764,5 +793,163 @@ impl Store {
                 referrals: r.3,
             })
             .collect())
+    }
+}
+
+/// One record of a drill-through as people read it. The person's name is masked (脱敏): a
+/// list shows who, not every letter of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordRow {
+    /// `resident`, `encounter`, `referral`, `follow_up`, `prescription` or `practitioner`.
+    pub kind: &'static str,
+    pub id: Id,
+    pub resident_id: Option<Id>,
+    /// The person, masked.
+    pub name: String,
+    /// The day that places it in the period, `YYYY-MM-DD`.
+    pub day: Option<String>,
+    pub unit_id: Option<Id>,
+    pub detail: String,
+}
+
+/// 张三 → 张*, 欧阳娜娜 → 欧**娜: the first character and, from three on, the last.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
+impl Store {
+    /// The records of a drill-through, in the order given.
+    pub async fn record_rows(&self, records: &[Record]) -> Result<Vec<RecordRow>, StoreError> {
+        let ids = |pick: fn(&Record) -> Option<i64>| -> HashSet<i64> {
+            records.iter().filter_map(pick).collect()
+        };
+        type Row = (
+            i64,
+            Option<i64>,
+            String,
+            Option<String>,
+            Option<i64>,
+            String,
+        );
+        let mut found: HashMap<(&'static str, i64), RecordRow> = HashMap::new();
+        let queries: [(&'static str, HashSet<i64>, &str); 6] = [
+            (
+                "resident",
+                ids(|r| match r {
+                    Record::Resident(i) => Some(*i),
+                    _ => None,
+                }),
+                "SELECT r.id, r.id, r.name, CAST(r.birth_date AS TEXT), r.unit_id, \
+                 r.sex || ' ' || r.insurance FROM resident r WHERE r.id IN ({})",
+            ),
+            (
+                "encounter",
+                ids(|r| match r {
+                    Record::Encounter(i) => Some(*i),
+                    _ => None,
+                }),
+                "SELECT x.id, x.resident_id, r.name, CAST(x.started_at AS TEXT), x.unit_id, \
+                 x.kind || ' ' || x.diagnosis || ' ' || x.diagnosis_name FROM encounter x \
+                 JOIN resident r ON r.id = x.resident_id WHERE x.id IN ({})",
+            ),
+            (
+                "referral",
+                ids(|r| match r {
+                    Record::Referral(i) => Some(*i),
+                    _ => None,
+                }),
+                "SELECT x.id, x.resident_id, r.name, CAST(x.requested_at AS TEXT), x.from_unit_id, \
+                 x.direction || ' ' || x.diagnosis || ' ' || x.status FROM referral x \
+                 JOIN resident r ON r.id = x.resident_id WHERE x.id IN ({})",
+            ),
+            (
+                "follow_up",
+                ids(|r| match r {
+                    Record::FollowUp(i) => Some(*i),
+                    _ => None,
+                }),
+                "SELECT x.id, x.resident_id, r.name, CAST(x.due_on AS TEXT), x.unit_id, \
+                 x.program || ' ' || COALESCE(CAST(x.done_on AS TEXT), 'missed') FROM follow_up x \
+                 JOIN resident r ON r.id = x.resident_id WHERE x.id IN ({})",
+            ),
+            (
+                "prescription",
+                ids(|r| match r {
+                    Record::Prescription(i) => Some(*i),
+                    _ => None,
+                }),
+                "SELECT x.id, x.resident_id, r.name, CAST(e.started_at AS TEXT), x.unit_id, \
+                 x.drug_code || ' ' || x.drug_name FROM prescription x \
+                 JOIN encounter e ON e.id = x.encounter_id \
+                 JOIN resident r ON r.id = x.resident_id WHERE x.id IN ({})",
+            ),
+            (
+                "practitioner",
+                ids(|r| match r {
+                    Record::Practitioner(i) => Some(*i),
+                    _ => None,
+                }),
+                "SELECT p.id, CAST(NULL AS BIGINT), p.name, CAST(NULL AS TEXT), \
+                 (SELECT ps.unit_id FROM practice_site ps WHERE ps.practitioner_id = p.id \
+                 AND ps.is_primary), p.title FROM practitioner p WHERE p.id IN ({})",
+            ),
+        ];
+        for (kind, set, sql) in queries {
+            if set.is_empty() {
+                continue;
+            }
+            let sql = sql.replace("{}", &in_list(&set));
+            let rows: Vec<Row> = read!(self, |p| sqlx::query_as(&sql).fetch_all(p).await?);
+            for r in rows {
+                found.insert(
+                    (kind, r.0),
+                    RecordRow {
+                        kind,
+                        id: r.0,
+                        resident_id: r.1,
+                        // A practitioner is staff, shown by name; a person's name is masked.
+                        name: if kind == "practitioner" {
+                            r.2
+                        } else {
+                            mask_name(&r.2)
+                        },
+                        day: r.3.map(|d| d.chars().take(10).collect()),
+                        unit_id: r.4,
+                        detail: r.5,
+                    },
+                );
+            }
+        }
+        Ok(records
+            .iter()
+            .filter_map(|r| {
+                let key = match r {
+                    Record::Resident(i) => ("resident", *i),
+                    Record::Encounter(i) => ("encounter", *i),
+                    Record::Referral(i) => ("referral", *i),
+                    Record::FollowUp(i) => ("follow_up", *i),
+                    Record::Prescription(i) => ("prescription", *i),
+                    Record::Practitioner(i) => ("practitioner", *i),
+                };
+                found.remove(&key)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_masked() {
+        assert_eq!(super::mask_name("张三"), "张*");
+        assert_eq!(super::mask_name("王小明"), "王*明");
+        assert_eq!(super::mask_name("欧阳娜娜"), "欧**娜");
+        assert_eq!(super::mask_name("李"), "*");
     }
 }

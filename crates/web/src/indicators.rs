@@ -194,7 +194,12 @@ struct Located {
     tree: CityTree,
 }
 
-async fn locate(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<Located, AppError> {
+async fn locate(
+    state: &AppState,
+    caller: &Caller,
+    q: &BoardQuery,
+    action: Action,
+) -> Result<Located, AppError> {
     let own = caller.principal.scope.path;
     let (kind, id) = match q.org.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(reference) => {
@@ -308,7 +313,7 @@ async fn locate(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<Loc
             }
         }
     };
-    caller.allow(Action::ReportRead, &located.path).await?;
+    caller.allow(action, &located.path).await?;
     Ok(located)
 }
 
@@ -438,7 +443,7 @@ fn choose_period(q: &BoardQuery, last: Option<Month>) -> Result<Period, AppError
 
 /// The cockpit's board for a node and period.
 pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<Board, AppError> {
-    let at = locate(state, caller, q).await?;
+    let at = locate(state, caller, q, Action::ReportRead).await?;
     let cube_state = state.store.cube_state().await?;
     let last = cube_state
         .as_ref()
@@ -866,4 +871,123 @@ pub async fn targets(
     let group = state.store.group(group_id).await?;
     caller.allow(Action::ReportRead, &group.path()).await?;
     Ok(state.store.indicator_targets(group_id).await?)
+}
+
+/// What a drill-through asks for: a board's node and period, and one measure.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct RecordsQuery {
+    pub org: Option<String>,
+    pub department: Option<String>,
+    pub period: Option<String>,
+    /// A measure an indicator names (`visits_primary`, `contracted`, …).
+    pub measure: String,
+    /// At most this many records (default 200, at most 2000); `total` counts them all.
+    pub limit: Option<usize>,
+}
+
+/// The records behind one measure of a node and period, for those who may see patients there.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecordList {
+    pub node: NodeRef,
+    pub period: String,
+    pub measure: String,
+    pub measure_label: String,
+    /// Every record counted; equals the measure's value in the board.
+    pub total: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<medgrid_store::indicator::RecordRow>,
+}
+
+/// The drill-through: the records a measure counts for a node and period. Patient-level, so it
+/// takes `PatientRead` at the node (the clinicians and coordinators who may see those
+/// patients), and the read is audited.
+pub async fn records(
+    state: &AppState,
+    caller: &Caller,
+    q: &RecordsQuery,
+) -> Result<RecordList, AppError> {
+    let board_query = BoardQuery {
+        org: q.org.clone(),
+        department: q.department.clone(),
+        period: q.period.clone(),
+        period_kind: None,
+    };
+    let at = locate(state, caller, &board_query, Action::PatientRead).await?;
+    let measure = Measure::parse(q.measure.trim()).ok_or_else(|| {
+        AppError::Invalid(Invalid::one(FieldError::new(
+            "measure",
+            "unknown",
+            format!("没有名为“{}”的统计量", q.measure),
+            format!("no measure named “{}”", q.measure),
+        )))
+    })?;
+    let cube_state = state.store.cube_state().await?;
+    let span = cube_state.as_ref().and_then(|s| {
+        Some(medgrid_analytics::Span {
+            first: Month::of_day(&s.first_month)?,
+            last: Month::of_day(&s.last_month)?,
+        })
+    });
+    let period = choose_period(&board_query, span.map(|s| s.last))?;
+    let Some(span) = span else {
+        return Err(AppError::NotFound);
+    };
+    // As the rollup counts: a flow over the period's months with data, a stock at its last.
+    let last = period.last().min(span.last);
+    let first = if measure.is_stock() {
+        last
+    } else {
+        period.first()
+    };
+    let department = match &at.node {
+        Node::Department(_, code) => Some(code.clone()),
+        _ => None,
+    };
+    let found = state
+        .store
+        .trace_records(
+            span,
+            &at.units,
+            medgrid_analytics::cube::Trace {
+                measure,
+                first,
+                last,
+                department,
+            },
+        )
+        .await?;
+    let limit = q.limit.unwrap_or(200).clamp(1, 2000);
+    let rows = state
+        .store
+        .record_rows(&found[..found.len().min(limit)])
+        .await?;
+    state
+        .store
+        .audit(&medgrid_store::AuditEntry {
+            actor: &caller.actor,
+            action: "patient.read",
+            resource_type: "MeasureReport",
+            resource_id: Some(format!(
+                "{}/{}/{}",
+                at.node.reference(),
+                period,
+                measure.name()
+            )),
+            target: Some(at.path),
+            outcome: medgrid_store::Outcome::Ok,
+            detail: Some(format!("{} of {} records listed", rows.len(), found.len())),
+        })
+        .await?;
+    Ok(RecordList {
+        node: NodeRef {
+            org: at.node.reference(),
+            kind: at.node.kind().into(),
+            name: at.name.clone(),
+        },
+        period: period.to_string(),
+        measure: measure.name().into(),
+        measure_label: measure.label_zh().into(),
+        total: found.len(),
+        records: rows,
+    })
 }

@@ -551,7 +551,84 @@ async fn assessments_score_members_and_keep_their_reports(db: &TestDb) {
     assert_eq!(third["scheme"]["name_zh"], "本集团2026年考核方案");
 }
 
+/// The records behind a number: as many as the board counts, names masked, for those who may
+/// see the unit's patients only, and the read audited.
+async fn records_behind_a_number(db: &TestDb) {
+    let w = loaded(db).await;
+    // The world's resident and referral came after the load: the cube takes them in.
+    w.store.refresh_cube(&Actor::system("test")).await.unwrap();
+    let unit = format!("unit-{}", w.primary.id);
+    let board = w
+        .get(
+            &format!("/api/v1/indicators/board?org={unit}&period=2025-Q2"),
+            &w.group_manager,
+        )
+        .await
+        .json();
+    for (indicator, side) in [
+        ("in_region_visit_rate", "numerator"),
+        ("contract_rate", "numerator"),
+        ("contract_rate", "denominator"),
+        ("essential_medicine_share", "denominator"),
+    ] {
+        let r = row(&board, indicator);
+        let measure = r[format!("{side}_measure")].as_str().unwrap();
+        let list = w
+            .get(
+                &format!("/api/v1/indicators/records?org={unit}&period=2025-Q2&measure={measure}&limit=5"),
+                &w.doctor,
+            )
+            .await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        let list = list.json();
+        assert_eq!(list["total"], r[side], "{indicator} {side}");
+        let records = list["records"].as_array().unwrap();
+        assert_eq!(records.len(), 5.min(r[side].as_u64().unwrap() as usize));
+        assert!(
+            records
+                .iter()
+                .all(|x| x["name"].as_str().unwrap().contains('*')),
+            "masked"
+        );
+    }
+    // Managers steer with numbers, not patients; a doctor sees their own unit only.
+    let q = format!("/api/v1/indicators/records?org={unit}&period=2025-Q2&measure=visits");
+    assert_eq!(w.get(&q, &w.group_manager).await.status, 403);
+    let group = format!(
+        "/api/v1/indicators/records?org={}&period=2025-Q2&measure=visits",
+        group(&w)
+    );
+    assert_eq!(w.get(&group, &w.doctor).await.status, 403);
+    let bad = w
+        .get(
+            &format!("/api/v1/indicators/records?org={unit}&measure=nothing"),
+            &w.doctor,
+        )
+        .await;
+    assert_eq!(
+        (bad.status.as_u16(), fields(&bad)),
+        (422, vec!["measure".to_owned()])
+    );
+    let audit = w
+        .store
+        .list_audit(&medgrid_store::AuditFilter {
+            action_prefix: Some("patient.read".into()),
+            limit: 50,
+            ..medgrid_store::AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.resource_type == "MeasureReport")
+            .count()
+            >= 4
+    );
+}
+
 on_both!(
+    records_behind_a_number,
     assessments_score_members_and_keep_their_reports,
     board_scope_errors_and_exports,
     group_targets_apply_from_their_month,

@@ -14,7 +14,9 @@ use medgrid_store::indicator::TargetSetting;
 use super::Body;
 use crate::auth::ApiCaller;
 use crate::error::{AppError, Problem};
-use crate::indicators::{self, export, Board, BoardQuery, LibraryEntry, TargetInput};
+use crate::indicators::{
+    self, export, Board, BoardQuery, LibraryEntry, RecordList, RecordsQuery, TargetInput,
+};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -75,6 +77,18 @@ pub async fn board(
     Query(q): Query<BoardQuery>,
 ) -> Result<Json<Board>, AppError> {
     Ok(Json(indicators::board(&state, &caller, &q).await?))
+}
+
+/// The records behind one measure of a node and period (a drill-through): patient-level, for
+/// those who may see the node's patients; names masked; the read is audited.
+#[utoipa::path(get, path = "/api/v1/indicators/records", tag = "indicator", params(RecordsQuery),
+    responses((status = 200, body = RecordList), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn records(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Query(q): Query<RecordsQuery>,
+) -> Result<Json<RecordList>, AppError> {
+    Ok(Json(indicators::records(&state, &caller, &q).await?))
 }
 
 /// The file name of an export: node and period, ASCII only.

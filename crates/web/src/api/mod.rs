@@ -118,6 +118,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/indicators", get(indicators::library))
         .route("/v1/indicators/board", get(indicators::board))
+        .route("/v1/indicators/records", get(indicators::records))
         .route("/v1/indicators/table.csv", get(indicators::table_csv))
         .route("/v1/indicators/table.xlsx", get(indicators::table_xlsx))
         .route(
@@ -200,6 +201,7 @@ pub fn router() -> Router<AppState> {
         catalogues::publish,
         indicators::library,
         indicators::board,
+        indicators::records,
         indicators::table_csv,
         indicators::table_xlsx,
         indicators::targets,
@@ -216,7 +218,7 @@ pub fn router() -> Router<AppState> {
         crate::capacity::ScheduleInput, crate::capacity::WardInput, crate::capacity::Timetable,
         capacity::ReservationInput, capacity::BedInput,
         crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo,
-        crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::TargetInput,
+        crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::RecordList, crate::indicators::TargetInput,
         crate::assessments::Report, crate::assessments::RunInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

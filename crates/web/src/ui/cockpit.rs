@@ -226,12 +226,19 @@ pub async fn cockpit(
         .max()
         .unwrap_or(1)
         .max(1);
+    // Those who may see patients get links to the records behind a number (checked again,
+    // at the node, when followed).
+    let can_records = super::may(
+        &caller,
+        medgrid_domain::access::Action::PatientRead,
+        &caller.principal.scope.path,
+    );
     let html = state.templates.render(
         "cockpit.html",
         context! {
             nav => nav(&caller), active => "cockpit", b, errors, rank, bars, links, crumbs,
             sparks => sparks.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-            export_query, flow_max, node_org, node_dept,
+            export_query, flow_max, node_org, node_dept, can_records,
             kinds => [("month", "月"), ("quarter", "季度"), ("half_year", "半年"), ("year", "年"), ("rolling12", "滚动12个月")],
         },
     )?;
@@ -279,4 +286,38 @@ pub async fn export_xlsx(
     Query(q): Query<CockpitQuery>,
 ) -> Result<Response, UiError> {
     export(&state, &caller, &q, true).await
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RecordsPageQuery {
+    pub org: Option<String>,
+    pub department: Option<String>,
+    pub period: Option<String>,
+    pub measure: String,
+}
+
+/// The records behind a number of the cockpit (patient-level: names masked, read audited).
+pub async fn records(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Query(q): Query<RecordsPageQuery>,
+) -> Result<Response, UiError> {
+    let list = indicators::records(
+        &state,
+        &caller,
+        &indicators::RecordsQuery {
+            org: q.org.clone(),
+            department: q.department.clone(),
+            period: q.period.clone(),
+            measure: q.measure.clone(),
+            limit: Some(500),
+        },
+    )
+    .await
+    .map_err(|e| page(&state, &caller, e))?;
+    let html = state.templates.render(
+        "cockpit_records.html",
+        context! { nav => nav(&caller), active => "cockpit", list },
+    )?;
+    Ok(html.into_response())
 }

@@ -52,6 +52,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "bed_pool.html",
     "catalogues.html",
     "cockpit.html",
+    "cockpit_records.html",
     "assessments.html",
     "assessment.html",
 );
@@ -340,6 +341,7 @@ pub fn router() -> Router<AppState> {
         .route("/assessments/run", axum::routing::post(assessments::run))
         .route("/assessments/{id}", get(assessments::show))
         .route("/assessments/{id}/report.xlsx", get(assessments::export))
+        .route("/cockpit/records", get(cockpit::records))
         .route("/cockpit/table.csv", get(cockpit::export_csv))
         .route("/cockpit/table.xlsx", get(cockpit::export_xlsx))
         .route("/capacity/beds", get(capacity::bed_pool_page))
