@@ -1,6 +1,6 @@
 //! Account endpoints: the caller, users, tokens, and the audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use medgrid_domain::access::{Action, Id};
 use medgrid_store::{AuditEvent, AuditFilter, TokenRecord, UserRecord};
 
-use super::Body;
+use super::{Body, Params};
 use crate::actions::{self, UserInput};
 use crate::auth::ApiCaller;
 use crate::error::{AppError, Problem};
@@ -226,7 +226,7 @@ pub struct AuditQuery {
 pub async fn list_audit(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<AuditQuery>,
+    Params(q): Params<AuditQuery>,
 ) -> Result<Json<Vec<AuditEvent>>, AppError> {
     let filter = AuditFilter {
         scope: None,

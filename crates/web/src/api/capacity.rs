@@ -1,7 +1,7 @@
 //! Capacity endpoints (R5): timetables and wards of a unit, the reservation compliance report,
 //! the group bed pool and bed bookings for referrals; the same use cases as the web UI.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::NaiveDate;
@@ -11,7 +11,7 @@ use medgrid_domain::access::Id;
 use medgrid_store::beds::{BedBooking, Ward, WardDay};
 use medgrid_store::schedule::{ComplianceRow, Schedule};
 
-use super::{idempotency_key, Body};
+use super::{idempotency_key, Body, Params};
 use crate::auth::ApiCaller;
 use crate::capacity::{self, ReportScope, ScheduleInput, Timetable, WardInput};
 use crate::error::{AppError, Problem};
@@ -100,7 +100,7 @@ pub struct ComplianceParams {
 pub async fn compliance(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<ComplianceParams>,
+    Params(q): Params<ComplianceParams>,
 ) -> Result<Json<Vec<ComplianceRow>>, AppError> {
     let scope = ReportScope {
         group_id: q.group_id,
@@ -124,7 +124,7 @@ pub struct PoolParams {
 pub async fn bed_pool(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<PoolParams>,
+    Params(q): Params<PoolParams>,
 ) -> Result<Json<Vec<WardDay>>, AppError> {
     Ok(Json(
         capacity::bed_pool(&state, &caller, q.group_id, q.day).await?,

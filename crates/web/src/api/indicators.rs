@@ -1,7 +1,7 @@
 //! Indicators (R11): the library with the targets in force, a node's board (the cockpit's
 //! data), its table as CSV or Excel, and the groups' own targets.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use medgrid_domain::access::{Action, Id};
 use medgrid_domain::indicator::Month;
 use medgrid_store::indicator::TargetSetting;
 
-use super::Body;
+use super::{Body, Params};
 use crate::auth::ApiCaller;
 use crate::error::{AppError, Problem};
 use crate::indicators::{
@@ -34,7 +34,7 @@ pub struct LibraryQuery {
 pub async fn library(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<LibraryQuery>,
+    Params(q): Params<LibraryQuery>,
 ) -> Result<Json<Vec<LibraryEntry>>, AppError> {
     let month = match q.month.as_deref() {
         Some(m) => Month::of_day(m).filter(|_| m.len() == 7).ok_or_else(|| {
@@ -74,7 +74,7 @@ pub async fn library(
 pub async fn board(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<BoardQuery>,
+    Params(q): Params<BoardQuery>,
 ) -> Result<Json<Board>, AppError> {
     Ok(Json(indicators::board(&state, &caller, &q).await?))
 }
@@ -86,7 +86,7 @@ pub async fn board(
 pub async fn records(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<RecordsQuery>,
+    Params(q): Params<RecordsQuery>,
 ) -> Result<Json<RecordList>, AppError> {
     Ok(Json(indicators::records(&state, &caller, &q).await?))
 }
@@ -112,7 +112,7 @@ fn file_name(b: &Board, ext: &str) -> String {
 pub async fn table_csv(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<BoardQuery>,
+    Params(q): Params<BoardQuery>,
 ) -> Result<Response, AppError> {
     let b = indicators::board(&state, &caller, &q).await?;
     Ok(download(
@@ -128,7 +128,7 @@ pub async fn table_csv(
 pub async fn table_xlsx(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<BoardQuery>,
+    Params(q): Params<BoardQuery>,
 ) -> Result<Response, AppError> {
     let b = indicators::board(&state, &caller, &q).await?;
     let bytes = export::xlsx(&b).map_err(|e| AppError::Internal(e.to_string()))?;

@@ -12,7 +12,8 @@ pub(crate) use registry::visible_practitioners;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -307,6 +308,39 @@ fn json_rejection(rejection: &JsonRejection) -> AppError {
             "请求体不是有效的 JSON",
             "the body is not valid JSON",
         )),
+    }
+}
+
+/// Query-string parameters whose rejection is a problem document naming the parameter (axum's
+/// own is plain text): `?limit=abc` is a 422 on `limit`, like a bad field of a JSON body.
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                // "Failed to deserialize query string: limit: invalid digit found in string"
+                let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
+                let (field, reason) = match detail.split_once(": ") {
+                    Some((path, reason)) if !path.is_empty() && path != "." => (path, reason),
+                    _ => ("query", detail),
+                };
+                Err(AppError::Invalid(Invalid::one(FieldError::new(
+                    field,
+                    "type",
+                    format!("查询参数缺失或格式不符：{reason}"),
+                    reason.to_owned(),
+                ))))
+            }
+        }
     }
 }
 

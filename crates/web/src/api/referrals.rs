@@ -1,7 +1,7 @@
 //! Referral endpoints (R4, R5): write, read, move and book referrals; the same use cases as
 //! the web UI, so the two cannot disagree about who may do what.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -14,7 +14,7 @@ use medgrid_store::booking::{Booking, FreeSlot, QueueEntry};
 use medgrid_store::local_now;
 use medgrid_store::referral::{Move, Notification, Referral, ReferralEvent};
 
-use super::{idempotency_key, Body, RawBody};
+use super::{idempotency_key, Body, Params, RawBody};
 use crate::auth::ApiCaller;
 use crate::error::{AppError, Problem};
 use crate::referrals::{self, ReferralInput, View};
@@ -35,7 +35,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<ListParams>,
+    Params(q): Params<ListParams>,
 ) -> Result<Json<Vec<Referral>>, AppError> {
     Ok(Json(
         referrals::worklist(&state, &caller, q.view.unwrap_or(View::Outgoing), !q.all).await?,
@@ -307,7 +307,7 @@ pub async fn attach(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<Id>,
-    Query(q): Query<AttachParams>,
+    Params(q): Params<AttachParams>,
     RawBody(bytes): RawBody,
 ) -> Result<(StatusCode, Json<Attachment>), AppError> {
     Ok((

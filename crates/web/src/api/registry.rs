@@ -1,6 +1,6 @@
 //! Registry endpoints: cities, layouts, member units, departments, practitioners.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use medgrid_domain::org::{
 use medgrid_store::UnitFilter;
 use medgrid_store::{CityTree, ImportSummary};
 
-use super::{Body, RawBody};
+use super::{Body, Params, RawBody};
 use crate::actions::{self, SiteInput};
 use crate::auth::ApiCaller;
 use crate::error::{AppError, Problem};
@@ -119,7 +119,7 @@ pub struct UnitQuery {
 pub async fn list_units(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<UnitQuery>,
+    Params(q): Params<UnitQuery>,
 ) -> Result<Json<Vec<Unit>>, AppError> {
     let role = q.role.as_deref().map(MemberRole::parse).transpose()?;
     let filter = UnitFilter {
@@ -187,7 +187,7 @@ pub struct PractitionerQuery {
 pub async fn list_practitioners(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Query(q): Query<PractitionerQuery>,
+    Params(q): Params<PractitionerQuery>,
 ) -> Result<Json<Vec<Practitioner>>, AppError> {
     let list = state
         .store
