@@ -58,6 +58,16 @@ pub struct CubeState {
     pub refreshed_at: DateTime<Utc>,
 }
 
+impl CubeState {
+    /// The months covered, as the analytics crate counts them.
+    pub fn span(&self) -> Option<Span> {
+        Some(Span {
+            first: Month::of_day(&self.first_month)?,
+            last: Month::of_day(&self.last_month)?,
+        })
+    }
+}
+
 /// A group's own setting of an indicator's target, as kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetSetting {
@@ -109,6 +119,42 @@ impl Store {
                  UNION ALL SELECT CAST(MIN(due_on) AS TEXT) FROM follow_up \
                  UNION ALL SELECT CAST(MAX(due_on) AS TEXT) FROM follow_up) AS days",
             )
+            .fetch_one(p)
+            .await?
+        });
+        Ok(
+            match (
+                row.0.as_deref().and_then(Month::of_day),
+                row.1.as_deref().and_then(Month::of_day),
+            ) {
+                (Some(first), Some(last)) => Some(Span { first, last }),
+                _ => None,
+            },
+        )
+    }
+
+    /// The months of the facts that arrived in `(old, seen]` (ids only: a range of primary
+    /// keys, where `fact_span` reads whole tables), referrals moved by new events included.
+    async fn new_facts_span(&self, old: Seen, seen: Seen) -> Result<Option<Span>, StoreError> {
+        let row: (Option<String>, Option<String>) = read!(self, |p| {
+            sqlx::query_as(
+                "SELECT MIN(d), MAX(d) FROM ( \
+                 SELECT CAST(started_at AS TEXT) AS d FROM encounter WHERE id > $1 AND id <= $2 \
+                 UNION ALL SELECT CAST(requested_at AS TEXT) FROM referral \
+                 WHERE id > $3 AND id <= $4 \
+                 UNION ALL SELECT CAST(x.requested_at AS TEXT) FROM referral x \
+                 JOIN referral_event v ON v.referral_id = x.id WHERE v.id > $5 AND v.id <= $6 \
+                 UNION ALL SELECT CAST(due_on AS TEXT) FROM follow_up \
+                 WHERE id > $7 AND id <= $8) AS days",
+            )
+            .bind(old.encounter)
+            .bind(seen.encounter)
+            .bind(old.referral)
+            .bind(seen.referral)
+            .bind(old.event)
+            .bind(seen.event)
+            .bind(old.follow_up)
+            .bind(seen.follow_up)
             .fetch_one(p)
             .await?
         });
@@ -380,12 +426,7 @@ impl Store {
             resident: state.9,
         };
         let seen = self.seen_now().await?;
-        let span = self.fact_span().await?;
-        let same_span =
-            span.is_some_and(|s| s.first.to_string() == state.0 && s.last.to_string() == state.1);
-        let Some(span) = span.filter(|_| same_span) else {
-            return self.rebuild_cube(actor).await;
-        };
+        // Nothing new (the usual case, every 20 s): one read of the highest ids, no scan.
         if seen == old {
             write!(self, |p| {
                 sqlx::query("UPDATE indicator_refresh SET refreshed_at = $1 WHERE id = 1")
@@ -401,6 +442,22 @@ impl Store {
                 last_month: Some(state.1),
             });
         }
+        // Facts are never deleted, so the months covered now are the stored ones widened by
+        // the new facts'; when they widen, every unit's stock months change: rebuild.
+        let stored = match (Month::of_day(&state.0), Month::of_day(&state.1)) {
+            (Some(first), Some(last)) => Some(Span { first, last }),
+            _ => None,
+        };
+        let span = match (stored, self.new_facts_span(old, seen).await?) {
+            (Some(s), Some(n)) => Some(Span {
+                first: s.first.min(n.first),
+                last: s.last.max(n.last),
+            }),
+            (s, n) => s.or(n),
+        };
+        let Some(span) = span.filter(|s| Some(*s) == stored) else {
+            return self.rebuild_cube(actor).await;
+        };
         let touched = self.touched_units(old, seen).await?;
         let cube = self.build_cube(span, Some(&touched)).await?;
         self.replace_cube(actor, Some(&touched), &cube, Some(span), seen)

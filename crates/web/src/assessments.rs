@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use medgrid_analytics::{evaluate, Rollup};
 use medgrid_domain::access::{Action, Id};
 use medgrid_domain::assessment::{self, Measured, Member, MemberScore, Scheme};
-use medgrid_domain::indicator::{Month, Period};
+use medgrid_domain::indicator::Period;
 use medgrid_domain::{FieldError, Invalid};
 use medgrid_store::assessment::{NewRun, StoredRun};
+use medgrid_store::indicator::CubeState;
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::indicators::targets_in_force;
+use crate::indicators::{targets_in_force, within};
 use crate::AppState;
 
 /// A report as returned: the stored run with its scheme and results parsed.
@@ -119,13 +120,8 @@ pub async fn run(
         .await?;
     let period = Period::parse("period", &input.period)?;
     let cube_state = state.store.cube_state().await?;
-    let data = cube_state.as_ref().and_then(|s| {
-        Some((
-            Month::of_day(&s.first_month)?,
-            Month::of_day(&s.last_month)?,
-        ))
-    });
-    if data.is_none_or(|(first, last)| period.last() < first || period.first() > last) {
+    let data = cube_state.as_ref().and_then(CubeState::span);
+    if data.is_none_or(|s| period.last() < s.first || period.first() > s.last) {
         return Err(Invalid::one(FieldError::new(
             "period",
             "no_data",
@@ -150,10 +146,7 @@ pub async fn run(
     let settings = state.store.indicator_targets(group_id).await?;
     let mut inputs = Vec::with_capacity(members.len());
     for u in &members {
-        let mut rollup = Rollup::new(&cube, Some(&HashSet::from([u.id])), None);
-        if let Some((first, last)) = data {
-            rollup = rollup.within(first, last);
-        }
+        let rollup = within(Rollup::new(&cube, Some(&HashSet::from([u.id])), None), data);
         let mut values = HashMap::new();
         for d in &scheme.dimensions {
             for item in &d.items {

@@ -9,14 +9,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use medgrid_analytics::{evaluate, Cube, Measure, Rollup};
+use medgrid_analytics::{evaluate, Cube, Measure, Rollup, Span};
 use medgrid_domain::access::{Action, Id, OrgPath};
 use medgrid_domain::indicator::{
     Direction, Indicator, Level, Library, Month, Period, PeriodKind, Rag, Targets, Value,
 };
 use medgrid_domain::org::{MemberRole, Unit};
 use medgrid_domain::{FieldError, Invalid};
-use medgrid_store::indicator::TargetSetting;
+use medgrid_store::indicator::{CubeState, TargetSetting};
 use medgrid_store::{CityTree, OrgKind};
 
 use crate::auth::Caller;
@@ -368,9 +368,10 @@ fn value_of(i: &Indicator, period: Period, rollup: &Rollup) -> Result<Value, App
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-fn within(r: Rollup, data: &Option<(Month, Month)>) -> Rollup {
+/// The rollup limited to the months the cube covers (when there is a cube).
+pub(crate) fn within(r: Rollup, data: Option<Span>) -> Rollup {
     match data {
-        Some((first, last)) => r.within(*first, *last),
+        Some(s) => r.within(s.first, s.last),
         None => r,
     }
 }
@@ -445,16 +446,8 @@ fn choose_period(q: &BoardQuery, last: Option<Month>) -> Result<Period, AppError
 pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<Board, AppError> {
     let at = locate(state, caller, q, Action::ReportRead).await?;
     let cube_state = state.store.cube_state().await?;
-    let last = cube_state
-        .as_ref()
-        .and_then(|s| Month::of_day(&s.last_month));
-    let period = choose_period(q, last)?;
-    let data = cube_state.as_ref().and_then(|s| {
-        Some((
-            Month::of_day(&s.first_month)?,
-            Month::of_day(&s.last_month)?,
-        ))
-    });
+    let data = cube_state.as_ref().and_then(CubeState::span);
+    let period = choose_period(q, data.map(|s| s.last))?;
     // Two years back covers year-on-year of a whole year and the twelve-month trends.
     let from = period.first().plus(-24);
     let cube = state
@@ -470,7 +463,7 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
         Node::Department(_, code) => Some(code.as_str()),
         _ => None,
     };
-    let rollup = within(Rollup::new(&cube, None, department), &data);
+    let rollup = within(Rollup::new(&cube, None, department), data);
     let shown: Vec<&Indicator> = library
         .indicators
         .iter()
@@ -480,7 +473,7 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
     for i in &shown {
         rows.push(row(i, period, &rollup, &settings)?);
     }
-    let children = children(state, &at, &cube, &shown, period, &settings, &data).await?;
+    let children = children(state, &at, &cube, &shown, period, &settings, data).await?;
     let mut trends = Vec::new();
     for i in shown.iter().filter(|i| i.headline || department.is_some()) {
         let mut points = Vec::new();
@@ -605,7 +598,7 @@ async fn children(
     shown: &[&Indicator],
     period: Period,
     settings: &[TargetSetting],
-    data: &Option<(Month, Month)>,
+    data: Option<Span>,
 ) -> Result<Vec<ChildValues>, AppError> {
     let mut kids: Vec<Kid> = Vec::new();
     match &at.node {
@@ -922,12 +915,7 @@ pub async fn records(
         )))
     })?;
     let cube_state = state.store.cube_state().await?;
-    let span = cube_state.as_ref().and_then(|s| {
-        Some(medgrid_analytics::Span {
-            first: Month::of_day(&s.first_month)?,
-            last: Month::of_day(&s.last_month)?,
-        })
-    });
+    let span = cube_state.as_ref().and_then(CubeState::span);
     let period = choose_period(&board_query, span.map(|s| s.last))?;
     let Some(span) = span else {
         return Err(AppError::NotFound);

@@ -8,8 +8,8 @@
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use medgrid_analytics::{evaluate, Rollup, Span};
-use medgrid_domain::indicator::{Library, Month, Period};
+use medgrid_analytics::{evaluate, Rollup};
+use medgrid_domain::indicator::{Library, Period};
 use medgrid_domain::referral::Priority;
 use medgrid_store::referral::ReferralDraft;
 use medgrid_store::Actor;
@@ -353,11 +353,7 @@ async fn board_equals_a_full_recomputation(db: &TestDb) {
     let r = w.store.refresh_cube(&actor).await.unwrap();
     assert!(!r.rebuilt && r.units >= 1, "{r:?}");
 
-    let state = w.store.cube_state().await.unwrap().unwrap();
-    let span = Span {
-        first: Month::of_day(&state.first_month).unwrap(),
-        last: Month::of_day(&state.last_month).unwrap(),
-    };
+    let span = w.store.cube_state().await.unwrap().unwrap().span().unwrap();
     let full = w.store.build_cube(span, None).await.unwrap();
     let lib = Library::shipped().unwrap();
     let g = w.lead.group_id.unwrap();
