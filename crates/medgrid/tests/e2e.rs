@@ -695,6 +695,39 @@ fn cockpit_journey() {
     browser
         .screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cockpit-group.png"));
 
+    // The group's own target, set from the table: refused with the field named, then kept.
+    let row = "#indicator-table tr[data-indicator=primary_visit_share]";
+    let summary = browser.find(&format!("{row} summary"));
+    browser.click(&summary);
+    let form = format!("{row} form.target-form");
+    let from = browser.find(&format!("{form} input[name=from]"));
+    browser.type_into(&from, "2024-11");
+    let target = browser.find(&format!("{form} input[name=target]"));
+    replace_value(&browser, &target, "60");
+    let amber = browser.find(&format!("{form} input[name=amber]"));
+    replace_value(&browser, &amber, "65");
+    let save = browser.find(&format!("{form} button"));
+    browser.click(&save);
+    let errors = text_when(&browser, "#form-errors", |t| !t.is_empty());
+    assert!(errors.contains("预警线"), "{errors}");
+    let summary = browser.find(&format!("{row} summary"));
+    browser.click(&summary);
+    let from = browser.find(&format!("{form} input[name=from]"));
+    browser.type_into(&from, "2024-11");
+    let target = browser.find(&format!("{form} input[name=target]"));
+    replace_value(&browser, &target, "60");
+    let amber = browser.find(&format!("{form} input[name=amber]"));
+    replace_value(&browser, &amber, "55");
+    let save = browser.find(&format!("{form} button"));
+    browser.click(&save);
+    text_when(&browser, "#done", |t| t.contains("目标已生效"));
+    let cells = browser.find_all(&format!("{row} td.num"));
+    assert!(
+        browser.text(&cells[2]).starts_with("≥60 / 55"),
+        "{}",
+        browser.text(&cells[2])
+    );
+
     // Drill down: the lead hospital, then one of its departments.
     let units = browser.find_all("#unit-grid .unit-tile");
     assert!(units.len() >= 5, "the group's member units");
@@ -742,9 +775,40 @@ fn cockpit_journey() {
         "the same half a year earlier to compare with"
     );
 
-    // The half-yearly assessment of the members, from the same cube.
+    // The half-yearly assessment of the members, from the same cube; the group's own scheme
+    // is written on the page, refused when it does not add up.
     let nav = browser.find("#nav-assessments");
     browser.click(&nav);
+    let editor = browser.find("#scheme-editor summary");
+    browser.click(&editor);
+    let text = browser.find("#scheme-text");
+    let scheme = browser.property(&text, "value");
+    assert!(scheme.contains("\"dimensions\""), "{scheme}");
+    replace_value(
+        &browser,
+        &text,
+        &scheme.replacen("\"points\": \"30\"", "\"points\": \"20\"", 1),
+    );
+    let save = browser.find("#save-scheme");
+    browser.click(&save);
+    let errors = text_when(&browser, "#form-errors", |t| !t.is_empty());
+    assert!(errors.contains("合计须为 100"), "{errors}");
+    let text = browser.find("#scheme-text");
+    replace_value(
+        &browser,
+        &text,
+        &scheme.replacen("默认方案", "本集团方案", 1),
+    );
+    let save = browser.find("#save-scheme");
+    browser.click(&save);
+    text_when(&browser, "#scheme", |t| !t.is_empty());
+    let heading = browser.find_all("h2");
+    assert!(
+        heading
+            .iter()
+            .any(|h| browser.text(h).contains("本集团方案")),
+        "the group's version is in force"
+    );
     let period = browser.find("#assessment-period");
     browser.type_into(&period, "2026-H1");
     let run = browser.find("#run-assessment");

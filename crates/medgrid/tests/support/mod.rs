@@ -316,6 +316,14 @@ impl Browser {
             .to_owned()
     }
 
+    /// A DOM property (a textarea's `value`, as typed), where `attribute` gives the markup's.
+    pub fn property(&self, element: &str, name: &str) -> String {
+        self.cmd("GET", &format!("/element/{element}/property/{name}"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub fn click(&self, element: &str) {
         self.cmd(
             "POST",

@@ -29,6 +29,18 @@ pub async fn list(
     let Some(group_id) = q.group_id.or(caller.principal.scope.path.group) else {
         return Err(page(&state, &caller, AppError::NotFound));
     };
+    render_list(&state, &caller, group_id, Vec::new(), None).await
+}
+
+/// The group's assessment page, with a refused form's errors and text when there are.
+async fn render_list(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    group_id: Id,
+    errors: Vec<medgrid_domain::FieldError>,
+    scheme_text: Option<String>,
+) -> Result<Response, UiError> {
+    let (state, caller) = (state.clone(), caller.clone());
     let reports = assessments::reports(&state, &caller, group_id)
         .await
         .map_err(|e| page(&state, &caller, e))?;
@@ -41,11 +53,17 @@ pub async fn list(
         .await
         .map_err(|e| page(&state, &caller, e.into()))?;
     let can_run = may(&caller, Action::IndicatorTargetWrite, &group.path());
+    // The scheme as its managers edit it: the JSON they sent back when it was refused.
+    let scheme_text = match scheme_text {
+        Some(t) => t,
+        None => serde_json::to_string_pretty(&scheme)
+            .map_err(|e| page(&state, &caller, AppError::Internal(e.to_string())))?,
+    };
     let html = state.templates.render(
         "assessments.html",
         context! {
             nav => nav(&caller), active => "assessments", group, reports, version, scheme,
-            can_run, error => Option::<String>::None,
+            can_run, errors, scheme_text,
         },
     )?;
     Ok(html.into_response())
@@ -137,4 +155,39 @@ pub async fn export(
         XLSX,
         &format!("assessment-{id}-{}.xlsx", r.period),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SchemeForm {
+    csrf: String,
+    group_id: Id,
+    scheme: String,
+}
+
+/// The next version of the group's own scheme, written as JSON on the page.
+pub async fn save_scheme(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<SchemeForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    let parsed: Result<medgrid_domain::assessment::Scheme, _> = serde_json::from_str(&f.scheme);
+    let result = match parsed {
+        Ok(scheme) => assessments::save_scheme(&state, &caller, f.group_id, &scheme).await,
+        Err(e) => Err(AppError::Invalid(medgrid_domain::Invalid::one(
+            medgrid_domain::FieldError::new(
+                "scheme",
+                "json",
+                format!("方案不是有效的 JSON 或缺少字段：{e}"),
+                format!("the scheme is not valid JSON or lacks a field: {e}"),
+            ),
+        ))),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/assessments?group_id={}", f.group_id)).into_response()),
+        Err(AppError::Invalid(inv)) => {
+            render_list(&state, &caller, f.group_id, inv.0, Some(f.scheme)).await
+        }
+        Err(e) => Err(page(&state, &caller, e)),
+    }
 }

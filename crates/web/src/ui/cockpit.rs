@@ -4,20 +4,23 @@
 //! what each value is made of, referral flows, and exports. Charts are SVG drawn here.
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use minijinja::context;
 use serde::Serialize;
 
-use super::{nav, page, UiError};
+use super::{check_csrf, nav, page, UiError};
 use crate::api::indicators::{download, XLSX};
-use crate::auth::UiCaller;
+use crate::auth::{Caller, UiCaller};
 use crate::error::AppError;
 use crate::indicators::{self, export, Board, BoardQuery, Trend};
 use crate::AppState;
+use medgrid_domain::access::{Action, Id};
 
 /// The query a cockpit link carries, plus the indicator the children are ranked by.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct CockpitQuery {
+    pub done: Option<String>,
     pub org: Option<String>,
     pub department: Option<String>,
     pub period: Option<String>,
@@ -166,8 +169,19 @@ pub async fn cockpit(
     UiCaller(caller): UiCaller,
     Query(q): Query<CockpitQuery>,
 ) -> Result<Response, UiError> {
+    render(&state, &caller, &q, Vec::new()).await
+}
+
+/// The cockpit for `q`, with `errors` of a refused form above it.
+async fn render(
+    state: &AppState,
+    caller: &Caller,
+    q: &CockpitQuery,
+    form_errors: Vec<medgrid_domain::FieldError>,
+) -> Result<Response, UiError> {
+    let (state, caller) = (state.clone(), caller.clone());
     let (board, errors) = match indicators::board(&state, &caller, &q.board()).await {
-        Ok(b) => (Some(b), Vec::new()),
+        Ok(b) => (Some(b), form_errors),
         Err(AppError::Invalid(inv)) => {
             // A bad period or node: show the errors above the default board.
             let fallback = indicators::board(&state, &caller, &BoardQuery::default())
@@ -228,17 +242,33 @@ pub async fn cockpit(
         .max(1);
     // Those who may see patients get links to the records behind a number (checked again,
     // at the node, when followed).
-    let can_records = super::may(
-        &caller,
-        medgrid_domain::access::Action::PatientRead,
-        &caller.principal.scope.path,
+    let can_records = super::may(&caller, Action::PatientRead, &caller.principal.scope.path);
+    // A group's managers set its own targets from the group's board.
+    let target_group = match b.node.org.strip_prefix("group-").map(str::parse::<Id>) {
+        Some(Ok(id)) => {
+            let group = state
+                .store
+                .group(id)
+                .await
+                .map_err(|e| page(&state, &caller, e.into()))?;
+            super::may(&caller, Action::IndicatorTargetWrite, &group.path()).then_some(id)
+        }
+        _ => None,
+    };
+    let back = format!(
+        "/cockpit?{export_query}{}",
+        q.rank
+            .as_deref()
+            .map(|r| format!("&rank={r}"))
+            .unwrap_or_default()
     );
     let html = state.templates.render(
         "cockpit.html",
         context! {
             nav => nav(&caller), active => "cockpit", b, errors, rank, bars, links, crumbs,
             sparks => sparks.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-            export_query, flow_max, node_org, node_dept, can_records,
+            export_query, flow_max, node_org, node_dept, can_records, target_group, back,
+            done => q.done.is_some(),
             kinds => [("month", "月"), ("quarter", "季度"), ("half_year", "半年"), ("year", "年"), ("rolling12", "滚动12个月")],
         },
     )?;
@@ -320,4 +350,59 @@ pub async fn records(
         context! { nav => nav(&caller), active => "cockpit", list },
     )?;
     Ok(html.into_response())
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TargetForm {
+    csrf: String,
+    group_id: Id,
+    indicator_id: String,
+    from: String,
+    target: String,
+    amber: String,
+    #[serde(default)]
+    note: Option<String>,
+    /// The cockpit page the form was on, to return to.
+    back: String,
+}
+
+/// A group manager's new target for an indicator, from the cockpit's table.
+pub async fn set_target(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<TargetForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    // Only a cockpit address is followed back: never an address from elsewhere.
+    let back = if f.back.starts_with("/cockpit?") {
+        f.back.clone()
+    } else {
+        "/cockpit".to_owned()
+    };
+    let input = indicators::TargetInput {
+        indicator_id: f.indicator_id,
+        from: f.from,
+        target: f.target,
+        amber: f.amber,
+        note: f.note,
+    };
+    match indicators::set_target(&state, &caller, f.group_id, &input).await {
+        Ok(_) => Ok(Redirect::to(&format!("{back}&done=1")).into_response()),
+        Err(AppError::Invalid(inv)) => {
+            let q: CockpitQuery = back
+                .strip_prefix("/cockpit?")
+                .and_then(|qs| serde_urlencoded_query(qs))
+                .unwrap_or_default();
+            render(&state, &caller, &q, inv.0).await
+        }
+        Err(e) => Err(page(&state, &caller, e)),
+    }
+}
+
+/// The cockpit query of a return address.
+fn serde_urlencoded_query(qs: &str) -> Option<CockpitQuery> {
+    let uri: axum::http::Uri = format!("/cockpit?{qs}").parse().ok()?;
+    Query::<CockpitQuery>::try_from_uri(&uri)
+        .ok()
+        .map(|Query(q)| q)
 }

@@ -113,6 +113,15 @@ fn field_label(field: &str) -> String {
         "base_version" => "目录版本",
         "until" => "结束日期",
         "group_id" => "医疗集团",
+        "period" => "统计期",
+        "period_kind" => "统计期类型",
+        "measure" => "统计量",
+        "indicator_id" => "指标",
+        "from" => "起始月份",
+        "target" => "目标值",
+        "amber" => "预警线",
+        "scheme" => "考核方案",
+        "dimensions" => "考核维度",
         other => other,
     };
     label.to_owned()
@@ -339,9 +348,14 @@ pub fn router() -> Router<AppState> {
         .route("/cockpit", get(cockpit::cockpit))
         .route("/assessments", get(assessments::list))
         .route("/assessments/run", axum::routing::post(assessments::run))
+        .route(
+            "/assessments/scheme",
+            axum::routing::post(assessments::save_scheme),
+        )
         .route("/assessments/{id}", get(assessments::show))
         .route("/assessments/{id}/report.xlsx", get(assessments::export))
         .route("/cockpit/records", get(cockpit::records))
+        .route("/cockpit/targets", axum::routing::post(cockpit::set_target))
         .route("/cockpit/table.csv", get(cockpit::export_csv))
         .route("/cockpit/table.xlsx", get(cockpit::export_xlsx))
         .route("/capacity/beds", get(capacity::bed_pool_page))
