@@ -218,8 +218,8 @@ async fn render(
         .or_else(|| b.rows.first().map(|r| r.indicator_id.clone()))
         .unwrap_or_default();
     let bars = ranking(&b, &rank);
-    let links: Vec<String> = bars.iter().map(|bar| link(&q, &b, &bar.org)).collect();
-    let crumbs: Vec<String> = b.breadcrumbs.iter().map(|c| link(&q, &b, &c.org)).collect();
+    let links: Vec<String> = bars.iter().map(|bar| link(q, &b, &bar.org)).collect();
+    let crumbs: Vec<String> = b.breadcrumbs.iter().map(|c| link(q, &b, &c.org)).collect();
     let sparks: Vec<(String, Spark)> = b
         .trends
         .iter()
@@ -391,7 +391,7 @@ pub async fn set_target(
         Err(AppError::Invalid(inv)) => {
             let q: CockpitQuery = back
                 .strip_prefix("/cockpit?")
-                .and_then(|qs| serde_urlencoded_query(qs))
+                .and_then(return_query)
                 .unwrap_or_default();
             render(&state, &caller, &q, inv.0).await
         }
@@ -400,7 +400,7 @@ pub async fn set_target(
 }
 
 /// The cockpit query of a return address.
-fn serde_urlencoded_query(qs: &str) -> Option<CockpitQuery> {
+fn return_query(qs: &str) -> Option<CockpitQuery> {
     let uri: axum::http::Uri = format!("/cockpit?{qs}").parse().ok()?;
     Query::<CockpitQuery>::try_from_uri(&uri)
         .ok()
