@@ -143,6 +143,22 @@ pub struct FlowRow {
     pub referrals: i64,
 }
 
+/// Reserved outpatient capacity over the period (R5.1): what the lead hospital kept for
+/// referrals and what became of it, for a group or a unit.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ReservationUse {
+    pub capacity: i64,
+    pub reserved: i64,
+    /// What the policy asks of the lead hospitals' sessions.
+    pub required: i64,
+    pub used_by_referral: i64,
+    pub returned_to_general: i64,
+    pub unused: i64,
+    /// Department-days of a lead hospital below the share.
+    pub breach_days: i64,
+    pub department_days: i64,
+}
+
 /// Everything the cockpit shows for a node and period.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Board {
@@ -162,6 +178,8 @@ pub struct Board {
     pub children: Vec<ChildValues>,
     pub trends: Vec<Trend>,
     pub flows: Vec<FlowRow>,
+    /// For a group or a unit.
+    pub reservation: Option<ReservationUse>,
 }
 
 /// What a board is asked for.
@@ -532,7 +550,13 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
     } else {
         Vec::new()
     };
+    let reservation = match &at.node {
+        Node::Group(g) => Some(reservation_use(state, Some(*g), None, period).await?),
+        Node::Unit(u) => Some(reservation_use(state, at.group, Some(*u), period).await?),
+        _ => None,
+    };
     Ok(Board {
+        reservation,
         breadcrumbs: breadcrumbs(&at),
         node: NodeRef {
             org: at.node.reference(),
@@ -551,6 +575,39 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
         trends,
         flows,
     })
+}
+
+/// The daily reservation compliance report summed over the period.
+async fn reservation_use(
+    state: &AppState,
+    group: Option<Id>,
+    unit: Option<Id>,
+    period: Period,
+) -> Result<ReservationUse, AppError> {
+    let day = |s: String| {
+        chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map_err(|e| AppError::Internal(e.to_string()))
+    };
+    let from = day(period.first().first_day())?;
+    let until = day(period.last().end_day())?
+        .pred_opt()
+        .ok_or_else(|| AppError::Internal("no day before".into()))?;
+    let rows = state
+        .store
+        .reservation_compliance(group, unit, from, until, &state.policy)
+        .await?;
+    let mut u = ReservationUse::default();
+    for r in rows {
+        u.capacity += r.capacity;
+        u.reserved += r.reserved;
+        u.required += r.required;
+        u.used_by_referral += r.reserved_booked_by_referral;
+        u.returned_to_general += r.reserved_taken_by_general;
+        u.department_days += 1;
+        u.breach_days += i64::from(!r.compliant);
+    }
+    u.unused = (u.reserved - u.used_by_referral - u.returned_to_general).max(0);
+    Ok(u)
 }
 
 fn breadcrumbs(at: &Located) -> Vec<NodeRef> {

@@ -98,6 +98,27 @@ async fn board_scope_errors_and_exports(db: &TestDb) {
         .unwrap();
     assert!(city_visits > d, "the city counts every group's visits");
 
+    // The lead hospital's reserved capacity in the month of the world's session (30 slots, 10
+    // kept for referrals, none used yet).
+    let month = (medgrid_store::local_now().date() + chrono::Days::new(3)).format("%Y-%m");
+    let lead = w
+        .get(
+            &format!(
+                "/api/v1/indicators/board?org=unit-{}&period={month}",
+                w.lead.id
+            ),
+            &w.manager,
+        )
+        .await
+        .json();
+    let reserved = &lead["reservation"];
+    assert_eq!(
+        (reserved["capacity"].as_i64(), reserved["reserved"].as_i64()),
+        (Some(30), Some(10))
+    );
+    assert_eq!(reserved["required"], 10);
+    assert_eq!(reserved["breach_days"], 0);
+
     // A member manager sees their own unit, and its departments, but not the group.
     let own = w
         .get("/api/v1/indicators/board?period=2025-Q2", &w.manager)
