@@ -120,7 +120,8 @@ pub enum Action {
     ReportRead,
     /// The group's referral catalogues (R4.1), the medical-affairs side of the group.
     CatalogueWrite,
-    /// The group's own indicator targets (R11.1): those who steer the group.
+    /// Steering the group's performance (R11): its own indicator targets, its assessment
+    /// scheme, and assessment runs.
     IndicatorTargetWrite,
 }
 

@@ -213,8 +213,9 @@ impl Library {
         Library::parse(include_str!("indicator/library.json"))
     }
 
-    /// Parses and checks a library: unique ids, dated versions, sane thresholds, and every
-    /// measure named by a formula among `known_measures` when that list is given.
+    /// Parses and checks a library: unique ids, dated versions, sane thresholds, positive
+    /// factors. (Whether the measures a formula names exist is the analytics crate's to say:
+    /// `medgrid_analytics::evaluate::check_library`, run when the server starts.)
     pub fn parse(text: &str) -> Result<Library, LibraryError> {
         let lib: Library =
             serde_json::from_str(text).map_err(|e| LibraryError::Json(e.to_string()))?;

@@ -40,7 +40,6 @@ async fn render_list(
     errors: Vec<medgrid_domain::FieldError>,
     scheme_text: Option<String>,
 ) -> Result<Response, UiError> {
-    let (state, caller) = (state.clone(), caller.clone());
     let reports = assessments::reports(&state, &caller, group_id)
         .await
         .map_err(|e| page(&state, &caller, e))?;

@@ -179,7 +179,6 @@ async fn render(
     q: &CockpitQuery,
     form_errors: Vec<medgrid_domain::FieldError>,
 ) -> Result<Response, UiError> {
-    let (state, caller) = (state.clone(), caller.clone());
     let (board, errors) = match indicators::board(&state, &caller, &q.board()).await {
         Ok(b) => (Some(b), form_errors),
         Err(AppError::Invalid(inv)) => {
