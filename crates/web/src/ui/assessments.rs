@@ -40,28 +40,28 @@ async fn render_list(
     errors: Vec<medgrid_domain::FieldError>,
     scheme_text: Option<String>,
 ) -> Result<Response, UiError> {
-    let reports = assessments::reports(&state, &caller, group_id)
+    let reports = assessments::reports(state, caller, group_id)
         .await
-        .map_err(|e| page(&state, &caller, e))?;
-    let (version, scheme) = assessments::current_scheme(&state, &caller, group_id)
+        .map_err(|e| page(state, caller, e))?;
+    let (version, scheme) = assessments::current_scheme(state, caller, group_id)
         .await
-        .map_err(|e| page(&state, &caller, e))?;
+        .map_err(|e| page(state, caller, e))?;
     let group = state
         .store
         .group(group_id)
         .await
-        .map_err(|e| page(&state, &caller, e.into()))?;
-    let can_run = may(&caller, Action::IndicatorTargetWrite, &group.path());
+        .map_err(|e| page(state, caller, e.into()))?;
+    let can_run = may(caller, Action::IndicatorTargetWrite, &group.path());
     // The scheme as its managers edit it: the JSON they sent back when it was refused.
     let scheme_text = match scheme_text {
         Some(t) => t,
         None => serde_json::to_string_pretty(&scheme)
-            .map_err(|e| page(&state, &caller, AppError::Internal(e.to_string())))?,
+            .map_err(|e| page(state, caller, AppError::Internal(e.to_string())))?,
     };
     let html = state.templates.render(
         "assessments.html",
         context! {
-            nav => nav(&caller), active => "assessments", group, reports, version, scheme,
+            nav => nav(caller), active => "assessments", group, reports, version, scheme,
             can_run, errors, scheme_text,
         },
     )?;

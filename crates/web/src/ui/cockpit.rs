@@ -179,19 +179,19 @@ async fn render(
     q: &CockpitQuery,
     form_errors: Vec<medgrid_domain::FieldError>,
 ) -> Result<Response, UiError> {
-    let (board, errors) = match indicators::board(&state, &caller, &q.board()).await {
+    let (board, errors) = match indicators::board(state, caller, &q.board()).await {
         Ok(b) => (Some(b), form_errors),
         Err(AppError::Invalid(inv)) => {
             // A bad period or node: show the errors above the default board.
-            let fallback = indicators::board(&state, &caller, &BoardQuery::default())
+            let fallback = indicators::board(state, caller, &BoardQuery::default())
                 .await
-                .map_err(|e| page(&state, &caller, e))?;
+                .map_err(|e| page(state, caller, e))?;
             (Some(fallback), inv.0)
         }
-        Err(e) => return Err(page(&state, &caller, e)),
+        Err(e) => return Err(page(state, caller, e)),
     };
     let Some(b) = board else {
-        return Err(page(&state, &caller, AppError::NotFound));
+        return Err(page(state, caller, AppError::NotFound));
     };
     // A unit's children are departments, which keep only some measures: rank them by the
     // first indicator they have.
@@ -241,7 +241,7 @@ async fn render(
         .max(1);
     // Those who may see patients get links to the records behind a number (checked again,
     // at the node, when followed).
-    let can_records = super::may(&caller, Action::PatientRead, &caller.principal.scope.path);
+    let can_records = super::may(caller, Action::PatientRead, &caller.principal.scope.path);
     // A group's managers set its own targets from the group's board.
     let target_group = match b.node.org.strip_prefix("group-").map(str::parse::<Id>) {
         Some(Ok(id)) => {
@@ -249,8 +249,8 @@ async fn render(
                 .store
                 .group(id)
                 .await
-                .map_err(|e| page(&state, &caller, e.into()))?;
-            super::may(&caller, Action::IndicatorTargetWrite, &group.path()).then_some(id)
+                .map_err(|e| page(state, caller, e.into()))?;
+            super::may(caller, Action::IndicatorTargetWrite, &group.path()).then_some(id)
         }
         _ => None,
     };
@@ -264,7 +264,7 @@ async fn render(
     let html = state.templates.render(
         "cockpit.html",
         context! {
-            nav => nav(&caller), active => "cockpit", b, errors, rank, bars, links, crumbs,
+            nav => nav(caller), active => "cockpit", b, errors, rank, bars, links, crumbs,
             sparks => sparks.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             export_query, flow_max, node_org, node_dept, can_records, target_group, back,
             done => q.done.is_some(),
