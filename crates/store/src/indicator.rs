@@ -540,7 +540,9 @@ impl Store {
     }
 
     /// Replaces the cells of `units` (every cell when `None`) by `cube`'s and records what
-    /// was seen, in one transaction.
+    /// was seen, in one transaction. A rebuild is audited; a refresh is not: it rewrites
+    /// derived counts every few seconds from facts whose own writes were audited, and an
+    /// entry each time would bury the log's real events.
     async fn replace_cube(
         &self,
         actor: &Actor,
