@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::NaiveDate;
 use medgrid_domain::indicator::Month;
 
+use rustc_hash::FxHashMap;
+
 use crate::fact::*;
 use crate::measure::{is_chronic, Measure};
 
@@ -61,19 +63,6 @@ impl Span {
     }
 }
 
-#[derive(Debug, Default)]
-struct ResidentState {
-    home_unit: i64,
-    birth_date: String,
-    hypertension: bool,
-    diabetes: bool,
-    other_key: bool,
-    /// (signed_on, ends_on)
-    contracts: Vec<(String, String)>,
-    /// (program, month due, done)
-    follow_ups: Vec<(Program, Month, bool)>,
-}
-
 /// What a drill-through asks for: the records counted in one measure's cells over some
 /// months, for the unit as a whole or one department.
 #[derive(Debug, Clone)]
@@ -84,43 +73,167 @@ pub struct Trace {
     pub department: Option<String>,
 }
 
-/// Builds a cube from facts. Feed residents first (other facts look up where their resident
-/// lives), then anything in any order, then `finish`.
-pub struct Builder {
+/// The measures kept per department too, in the order of a department's cells.
+const DEPARTMENT_MEASURES: [Measure; 3] = [
+    Measure::ClinicVisits,
+    Measure::Discharges,
+    Measure::InpatientDays,
+];
+
+fn department_slot(measure: Measure) -> Option<usize> {
+    DEPARTMENT_MEASURES.iter().position(|m| *m == measure)
+}
+
+/// Ids below this are indexed by a vector rather than a map: registry and fact ids are
+/// dense sequences, and a vector lookup is one memory access where a map is several.
+const DENSE_IDS: i64 = 1 << 26;
+
+/// Resident ids to slots.
+#[derive(Debug, Default)]
+struct IdIndex {
+    dense: Vec<u32>,
+    sparse: FxHashMap<i64, u32>,
+}
+
+impl IdIndex {
+    const NONE: u32 = u32::MAX;
+
+    fn insert(&mut self, id: i64, slot: u32) {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_IDS => {
+                if self.dense.len() <= i {
+                    self.dense.resize(i + 1, Self::NONE);
+                }
+                self.dense[i] = slot;
+            }
+            _ => {
+                self.sparse.insert(id, slot);
+            }
+        }
+    }
+
+    fn get(&self, id: i64) -> Option<u32> {
+        match usize::try_from(id) {
+            Ok(i) if id < DENSE_IDS => self.dense.get(i).copied().filter(|s| *s != Self::NONE),
+            _ => self.sparse.get(&id).copied(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ResidentState {
+    id: i64,
+    home: u32,
+    /// From this month on the resident is a key person by age (65 or over).
+    aged_from: Month,
+    /// Hypertension, diabetes or another key condition: a key person whatever the age.
+    key_condition: bool,
+    /// (signed_on, ends_on)
+    contracts: Vec<(NaiveDate, NaiveDate)>,
+    /// (program, month due, done)
+    follow_ups: Vec<(Program, Month, bool)>,
+}
+
+/// What every tally shares: the span, the registry's units in a dense order, which units'
+/// cells are kept and what is traced.
+#[derive(Debug)]
+struct Shape {
     span: Span,
-    units: HashMap<i64, UnitKind>,
-    only: Option<HashSet<i64>>,
-    residents: HashMap<i64, ResidentState>,
-    cells: HashMap<(i64, String, Month, Measure), i64>,
+    months: usize,
+    /// Registry ids, ascending; a unit's position is its index in the tallies.
+    unit_ids: Vec<i64>,
+    kinds: Vec<UnitKind>,
+    keep: Vec<bool>,
     trace: Option<Trace>,
+    /// The first day of the month after each month of the span: contracts in force that day
+    /// count in the month.
+    next_firsts: Vec<NaiveDate>,
+}
+
+impl Shape {
+    fn unit(&self, id: i64) -> Option<u32> {
+        self.unit_ids.binary_search(&id).ok().map(|i| i as u32)
+    }
+
+    fn month(&self, month: Month) -> Option<usize> {
+        usize::try_from(month.index() - self.span.first.index())
+            .ok()
+            .filter(|m| *m < self.months)
+    }
+
+    fn kind(&self, unit: Option<u32>) -> UnitKind {
+        unit.map_or(UnitKind::Other, |u| self.kinds[u as usize])
+    }
+}
+
+/// Counts made apart from the builder (on another thread, say) and added to it afterwards.
+/// Every count of the cube lands in a tally; tallies add up.
+#[derive(Debug)]
+pub struct Tally {
+    /// `[unit][month][measure]`
+    cells: Vec<i64>,
+    departments: FxHashMap<Box<str>, u32>,
+    department_names: Vec<Box<str>>,
+    /// `[department][unit][month][DEPARTMENT_MEASURES]`
+    department_cells: Vec<Vec<i64>>,
     traced: BTreeSet<Record>,
 }
 
-impl Builder {
-    /// `units` are the registry's units and their kind; `only`, when given, keeps the cells of
-    /// those units and drops the rest (the facts fed may concern other units too).
-    pub fn new(span: Span, units: HashMap<i64, UnitKind>, only: Option<HashSet<i64>>) -> Builder {
-        Builder {
-            span,
-            units,
-            only,
-            residents: HashMap::new(),
-            cells: HashMap::new(),
-            trace: None,
+impl Tally {
+    fn new(shape: &Shape) -> Tally {
+        Tally {
+            cells: vec![0; shape.unit_ids.len() * shape.months * Measure::ALL.len()],
+            departments: FxHashMap::default(),
+            department_names: Vec::new(),
+            department_cells: Vec::new(),
             traced: BTreeSet::new(),
         }
     }
 
-    /// Also collects the records counted in the traced cells (`finish_traced`).
-    pub fn tracing(mut self, trace: Trace) -> Builder {
-        self.trace = Some(trace);
-        self
+    fn department(&mut self, shape: &Shape, name: &str) -> usize {
+        if let Some(d) = self.departments.get(name) {
+            return *d as usize;
+        }
+        let d = self.department_names.len();
+        self.departments.insert(name.into(), d as u32);
+        self.department_names.push(name.into());
+        self.department_cells.push(vec![
+            0;
+            shape.unit_ids.len()
+                * shape.months
+                * DEPARTMENT_MEASURES.len()
+        ]);
+        d
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn absorb(&mut self, other: Tally) {
+        for (a, b) in self.cells.iter_mut().zip(&other.cells) {
+            *a += b;
+        }
+        for (name, cells) in other.department_names.iter().zip(other.department_cells) {
+            let d = match self.departments.get(name) {
+                Some(d) => *d as usize,
+                None => {
+                    self.departments
+                        .insert(name.clone(), self.department_names.len() as u32);
+                    self.department_names.push(name.clone());
+                    self.department_cells.push(vec![0; cells.len()]);
+                    self.department_names.len() - 1
+                }
+            };
+            for (a, b) in self.department_cells[d].iter_mut().zip(&cells) {
+                *a += b;
+            }
+        }
+        self.traced.extend(other.traced);
     }
 
     #[allow(clippy::too_many_arguments)] // one call per cell kind; a struct would only rename them
     fn add(
         &mut self,
-        unit: i64,
+        shape: &Shape,
+        unit: u32,
         department: &str,
         month: Month,
         measure: Measure,
@@ -130,14 +243,13 @@ impl Builder {
         // The cube holds the span's months only: a stay discharged after the last month of
         // care is counted when the span reaches its month (the span grows, the cube is
         // rebuilt).
-        if n == 0
-            || month < self.span.first
-            || month > self.span.last
-            || self.only.as_ref().is_some_and(|o| !o.contains(&unit))
-        {
+        let Some(m) = shape.month(month) else {
+            return;
+        };
+        if n == 0 || !shape.keep[unit as usize] {
             return;
         }
-        if let Some(t) = &self.trace {
+        if let Some(t) = &shape.trace {
             let department_matches = match &t.department {
                 None => true,
                 Some(d) => measure.by_department() && d == department,
@@ -146,145 +258,182 @@ impl Builder {
                 self.traced.insert(record);
             }
         }
-        *self
-            .cells
-            .entry((unit, String::new(), month, measure))
-            .or_insert(0) += n;
-        if measure.by_department() && !department.is_empty() {
-            *self
-                .cells
-                .entry((unit, department.to_owned(), month, measure))
-                .or_insert(0) += n;
+        let at = unit as usize * shape.months + m;
+        self.cells[at * Measure::ALL.len() + measure as usize] += n;
+        if let (false, Some(slot)) = (department.is_empty(), department_slot(measure)) {
+            let d = self.department(shape, department);
+            self.department_cells[d][at * DEPARTMENT_MEASURES.len() + slot] += n;
+        }
+    }
+}
+
+/// Builds a cube from facts. Feed residents first (other facts look up where their resident
+/// lives), then contracts and follow-ups, then anything in any order, then `finish`.
+///
+/// Encounters, referrals, prescriptions and the residents' stock measures can also be
+/// counted in parallel, each thread into its own `Tally` (`count_*`), and the tallies handed
+/// to `finish_with`.
+pub struct Builder {
+    shape: Shape,
+    slots: IdIndex,
+    /// Each resident's home unit by id, apart from the rest for the encounters' lookups.
+    homes: IdIndex,
+    residents: Vec<ResidentState>,
+    tally: Tally,
+}
+
+impl Builder {
+    /// `units` are the registry's units and their kind; `only`, when given, keeps the cells of
+    /// those units and drops the rest (the facts fed may concern other units too). Facts at a
+    /// unit the registry does not hold are not counted.
+    pub fn new(span: Span, units: HashMap<i64, UnitKind>, only: Option<HashSet<i64>>) -> Builder {
+        let mut unit_ids: Vec<i64> = units.keys().copied().collect();
+        unit_ids.sort_unstable();
+        let kinds = unit_ids.iter().map(|u| units[u]).collect();
+        let keep = unit_ids
+            .iter()
+            .map(|u| only.as_ref().is_none_or(|o| o.contains(u)))
+            .collect();
+        let next_firsts = span
+            .months()
+            .map(|m| {
+                let next = m.plus(1);
+                NaiveDate::from_ymd_opt(next.year(), next.month(), 1).unwrap_or(NaiveDate::MAX)
+            })
+            .collect();
+        let shape = Shape {
+            span,
+            months: span.months().count(),
+            unit_ids,
+            kinds,
+            keep,
+            trace: None,
+            next_firsts,
+        };
+        let tally = Tally::new(&shape);
+        Builder {
+            shape,
+            slots: IdIndex::default(),
+            homes: IdIndex::default(),
+            residents: Vec::new(),
+            tally,
         }
     }
 
-    fn kind(&self, unit: i64) -> UnitKind {
-        self.units.get(&unit).copied().unwrap_or(UnitKind::Other)
+    /// Also collects the records counted in the traced cells (`finish_traced`).
+    pub fn tracing(mut self, trace: Trace) -> Builder {
+        self.shape.trace = Some(trace);
+        self
+    }
+
+    /// An empty tally for counting apart.
+    pub fn tally(&self) -> Tally {
+        Tally::new(&self.shape)
     }
 
     pub fn resident(&mut self, r: ResidentFact) {
-        self.residents.insert(
-            r.id,
-            ResidentState {
-                home_unit: r.home_unit,
-                birth_date: r.birth_date,
-                hypertension: r.hypertension,
-                diabetes: r.diabetes,
-                other_key: r.other_key_condition,
-                ..ResidentState::default()
-            },
-        );
+        let Some(home) = self.shape.unit(r.home_unit) else {
+            return;
+        };
+        let slot = self.residents.len() as u32;
+        self.slots.insert(r.id, slot);
+        self.homes.insert(r.id, home);
+        self.residents.push(ResidentState {
+            id: r.id,
+            home,
+            // Aged 65 or over on the month's last day: born in a month at least 65 years
+            // before it.
+            aged_from: Month::of_date(r.birth_date).plus(65 * 12),
+            key_condition: r.hypertension || r.diabetes || r.other_key_condition,
+            contracts: Vec::new(),
+            follow_ups: Vec::new(),
+        });
+    }
+
+    fn state(&mut self, resident: i64) -> Option<&mut ResidentState> {
+        let slot = self.slots.get(resident)?;
+        self.residents.get_mut(slot as usize)
     }
 
     pub fn contract(&mut self, c: ContractFact) {
-        if let Some(r) = self.residents.get_mut(&c.resident) {
+        if let Some(r) = self.state(c.resident) {
             r.contracts.push((c.signed_on, c.ends_on));
         }
     }
 
     pub fn follow_up(&mut self, f: FollowUpFact) {
-        let Some(month) = Month::of_day(&f.due_on) else {
-            return;
-        };
-        let record = Record::FollowUp(f.id);
-        self.add(f.managing_unit, "", month, Measure::FollowUpsDue, 1, record);
-        if f.done {
-            self.add(
-                f.managing_unit,
+        let month = Month::of_date(f.due_on);
+        if let Some(unit) = self.shape.unit(f.managing_unit) {
+            let record = Record::FollowUp(f.id);
+            let t = &mut self.tally;
+            t.add(
+                &self.shape,
+                unit,
                 "",
                 month,
-                Measure::FollowUpsDone,
+                Measure::FollowUpsDue,
                 1,
                 record,
             );
+            if f.done {
+                t.add(
+                    &self.shape,
+                    unit,
+                    "",
+                    month,
+                    Measure::FollowUpsDone,
+                    1,
+                    record,
+                );
+            }
         }
         if f.program != Program::Other {
-            if let Some(r) = self.residents.get_mut(&f.resident) {
+            if let Some(r) = self.state(f.resident) {
                 r.follow_ups.push((f.program, month, f.done));
             }
         }
     }
 
-    pub fn encounter(&mut self, e: EncounterFact) {
-        let department = e.department.as_deref().unwrap_or("");
-        let record = Record::Encounter(e.id);
-        match e.kind {
-            EncounterKind::Visit => {
-                let Some(month) = Month::of_day(&e.started_at) else {
-                    return;
-                };
-                if let Some(place) = e.place_unit {
-                    self.add(place, department, month, Measure::ClinicVisits, 1, record);
-                }
-                let Some(home) = self.residents.get(&e.resident).map(|r| r.home_unit) else {
-                    return;
-                };
-                let primary =
-                    e.in_region && e.place_unit.map(|u| self.kind(u)) == Some(UnitKind::Primary);
-                let chronic = is_chronic(&e.diagnosis);
-                self.add(home, "", month, Measure::Visits, 1, record);
-                if e.in_region {
-                    self.add(home, "", month, Measure::VisitsInRegion, 1, record);
-                    if chronic {
-                        self.add(home, "", month, Measure::ChronicVisits, 1, record);
-                    }
-                }
-                if primary {
-                    self.add(home, "", month, Measure::VisitsPrimary, 1, record);
-                    if chronic {
-                        self.add(home, "", month, Measure::ChronicVisitsPrimary, 1, record);
-                    }
-                }
-            }
-            EncounterKind::Inpatient => {
-                let (Some(place), Some(month)) = (e.place_unit, Month::of_day(&e.ended_at)) else {
-                    return;
-                };
-                let day = |s: &str| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok();
-                let days = match (day(&e.started_at), day(&e.ended_at)) {
-                    // A same-day stay counts one bed-day, as the statistics rules have it.
-                    (Some(a), Some(b)) => (b - a).num_days().max(1),
-                    _ => 1,
-                };
-                self.add(place, department, month, Measure::Discharges, 1, record);
-                self.add(
-                    place,
-                    department,
-                    month,
-                    Measure::InpatientDays,
-                    days,
-                    record,
-                );
-            }
-        }
+    pub fn encounter(&mut self, e: EncounterFact<'_>) {
+        encounter_into(&self.shape, &self.homes, &mut self.tally, e);
     }
 
-    pub fn referral(&mut self, r: ReferralFact) {
-        let Some(month) = Month::of_day(&r.requested_at) else {
+    pub fn referral(&mut self, r: ReferralFact<'_>) {
+        referral_into(&self.shape, &mut self.tally, r);
+    }
+
+    pub fn prescription(&mut self, p: PrescriptionFact) {
+        prescription_into(&self.shape, &mut self.tally, p);
+    }
+
+    pub fn count_encounter(&self, t: &mut Tally, e: EncounterFact<'_>) {
+        encounter_into(&self.shape, &self.homes, t, e);
+    }
+
+    pub fn count_referral(&self, t: &mut Tally, r: ReferralFact<'_>) {
+        referral_into(&self.shape, t, r);
+    }
+
+    pub fn count_prescription(&self, t: &mut Tally, p: PrescriptionFact) {
+        prescription_into(&self.shape, t, p);
+    }
+
+    /// Physicians are a snapshot of the registry: counted in every month of the span.
+    pub fn physician(&mut self, p: PhysicianFact) {
+        let Some(unit) = self.shape.unit(p.unit) else {
             return;
         };
-        let record = Record::Referral(r.id);
-        self.add(r.from_unit, "", month, Measure::Referrals, 1, record);
-        if r.up {
-            self.add(r.from_unit, "", month, Measure::ReferralsUp, 1, record);
-            return;
-        }
-        self.add(r.from_unit, "", month, Measure::ReferralsDown, 1, record);
-        if self.kind(r.from_unit) == UnitKind::Lead {
-            self.add(
-                r.from_unit,
-                "",
-                month,
-                Measure::LeadReferralsDown,
-                1,
-                record,
-            );
-            if is_chronic(&r.diagnosis) {
-                self.add(
-                    r.from_unit,
+        let record = Record::Practitioner(p.practitioner);
+        for month in self.shape.span.months() {
+            let t = &mut self.tally;
+            t.add(&self.shape, unit, "", month, Measure::Physicians, 1, record);
+            if p.tcm {
+                t.add(
+                    &self.shape,
+                    unit,
                     "",
                     month,
-                    Measure::LeadChronicReferralsDown,
+                    Measure::TcmPhysicians,
                     1,
                     record,
                 );
@@ -292,24 +441,91 @@ impl Builder {
         }
     }
 
-    pub fn prescription(&mut self, p: PrescriptionFact) {
-        let Some(month) = Month::of_day(&p.day) else {
-            return;
-        };
-        let record = Record::Prescription(p.id);
-        self.add(p.unit, "", month, Measure::RxLines, 1, record);
-        if p.essential {
-            self.add(p.unit, "", month, Measure::RxEssential, 1, record);
-        }
+    /// How many residents were fed: `count_residents` splits them into parts.
+    pub fn residents(&self) -> usize {
+        self.residents.len()
     }
 
-    /// Physicians are a snapshot of the registry: counted in every month of the span.
-    pub fn physician(&mut self, p: PhysicianFact) {
-        let record = Record::Practitioner(p.practitioner);
-        for month in self.span.months() {
-            self.add(p.unit, "", month, Measure::Physicians, 1, record);
-            if p.tcm {
-                self.add(p.unit, "", month, Measure::TcmPhysicians, 1, record);
+    /// Counts the stock measures of the residents in `range` (positions in feeding order).
+    pub fn count_residents(&self, t: &mut Tally, range: std::ops::Range<usize>) {
+        let shape = &self.shape;
+        let first = shape.span.first;
+        // Follow-ups due in the eleven months before the span still count in its windows.
+        let window_first = first.plus(-11);
+        let width = shape.months + 11;
+        let mut due = vec![0i32; width];
+        let mut done = vec![0i32; width];
+        for r in self.residents.get(range).unwrap_or_default() {
+            let record = Record::Resident(r.id);
+            for (m, next_first) in shape.next_firsts.iter().enumerate() {
+                let month = first.plus(m as i32);
+                let key = r.key_condition || r.aged_from <= month;
+                let contracted = r
+                    .contracts
+                    .iter()
+                    .any(|(signed, ends)| signed < next_first && ends >= next_first);
+                t.add(shape, r.home, "", month, Measure::Residents, 1, record);
+                if key {
+                    t.add(shape, r.home, "", month, Measure::KeyResidents, 1, record);
+                }
+                if contracted {
+                    t.add(shape, r.home, "", month, Measure::Contracted, 1, record);
+                    if key {
+                        t.add(shape, r.home, "", month, Measure::KeyContracted, 1, record);
+                    }
+                }
+            }
+            if r.follow_ups.is_empty() {
+                continue;
+            }
+            for (program, managed, standard) in [
+                (
+                    Program::Hypertension,
+                    Measure::HypertensionManaged,
+                    Measure::HypertensionStandard,
+                ),
+                (
+                    Program::Diabetes,
+                    Measure::DiabetesManaged,
+                    Measure::DiabetesStandard,
+                ),
+            ] {
+                // Under management in a month: a follow-up was due in the twelve months to
+                // it; to standard: every one of them was done. Counted per month due, then
+                // summed over a sliding window of twelve.
+                due.fill(0);
+                done.fill(0);
+                let mut any = false;
+                for (p, month, d) in &r.follow_ups {
+                    let Ok(i) = usize::try_from(month.index() - window_first.index()) else {
+                        continue;
+                    };
+                    if *p == program && i < width {
+                        due[i] += 1;
+                        done[i] += i32::from(*d);
+                        any = true;
+                    }
+                }
+                if !any {
+                    continue;
+                }
+                let (mut due_in_window, mut done_in_window) = (0, 0);
+                for i in 0..width {
+                    due_in_window += due[i];
+                    done_in_window += done[i];
+                    if i >= 12 {
+                        due_in_window -= due[i - 12];
+                        done_in_window -= done[i - 12];
+                    }
+                    if i < 11 || due_in_window == 0 {
+                        continue;
+                    }
+                    let month = window_first.plus(i as i32);
+                    t.add(shape, r.home, "", month, managed, 1, record);
+                    if done_in_window == due_in_window {
+                        t.add(shape, r.home, "", month, standard, 1, record);
+                    }
+                }
             }
         }
     }
@@ -320,86 +536,184 @@ impl Builder {
     }
 
     /// The cube and the records counted in the traced cells, in id order by kind.
-    pub fn finish_traced(mut self) -> (Cube, Vec<Record>) {
-        let residents = std::mem::take(&mut self.residents);
-        let months: Vec<(Month, String, String)> = self
-            .span
-            .months()
-            .map(|m| {
-                let next = m.plus(1);
-                // Aged 65 or over on the month's last day: born before the next month's first
-                // day 65 years earlier.
-                let aged = format!("{:04}-{:02}-01", next.year() - 65, next.month());
-                (m, next.first_day(), aged)
-            })
-            .collect();
-        for (id, r) in &residents {
-            let unit = r.home_unit;
-            let record = Record::Resident(*id);
-            for (month, next_first, aged_65) in &months {
-                let month = *month;
-                let key = r.hypertension
-                    || r.diabetes
-                    || r.other_key
-                    || r.birth_date.as_str() < aged_65.as_str();
-                let contracted = r.contracts.iter().any(|(signed, ends)| {
-                    signed.as_str() < next_first.as_str() && ends.as_str() >= next_first.as_str()
-                });
-                self.add(unit, "", month, Measure::Residents, 1, record);
-                if key {
-                    self.add(unit, "", month, Measure::KeyResidents, 1, record);
-                }
-                if contracted {
-                    self.add(unit, "", month, Measure::Contracted, 1, record);
-                    if key {
-                        self.add(unit, "", month, Measure::KeyContracted, 1, record);
+    pub fn finish_traced(self) -> (Cube, Vec<Record>) {
+        let mut t = self.tally();
+        self.count_residents(&mut t, 0..self.residents.len());
+        self.finish_with(vec![t])
+    }
+
+    /// The cube from the builder's own counts and `tallies`, which must include the
+    /// residents' stock measures (`count_residents` over every resident); and the traced
+    /// records.
+    pub fn finish_with(self, tallies: Vec<Tally>) -> (Cube, Vec<Record>) {
+        let Builder {
+            shape, mut tally, ..
+        } = self;
+        for t in tallies {
+            tally.absorb(t);
+        }
+        let mut cells = BTreeMap::new();
+        let measures = Measure::ALL.len();
+        for (u, unit) in shape.unit_ids.iter().enumerate() {
+            for m in 0..shape.months {
+                let month = shape.span.first.plus(m as i32);
+                let at = u * shape.months + m;
+                for (i, measure) in Measure::ALL.iter().enumerate() {
+                    let v = tally.cells[at * measures + i];
+                    if v != 0 {
+                        cells.insert(
+                            Cell {
+                                unit: *unit,
+                                department: String::new(),
+                                month,
+                                measure: *measure,
+                            },
+                            v,
+                        );
                     }
                 }
-                for (program, managed, standard) in [
-                    (
-                        Program::Hypertension,
-                        Measure::HypertensionManaged,
-                        Measure::HypertensionStandard,
-                    ),
-                    (
-                        Program::Diabetes,
-                        Measure::DiabetesManaged,
-                        Measure::DiabetesStandard,
-                    ),
-                ] {
-                    // Under management: a follow-up was due in the twelve months to this one;
-                    // to standard: every one of them was done.
-                    let window = r.follow_ups.iter().filter(|(p, due, _)| {
-                        *p == program && *due <= month && *due > month.plus(-12)
-                    });
-                    let (mut due, mut done) = (0, 0);
-                    for (_, _, d) in window {
-                        due += 1;
-                        done += i64::from(*d);
-                    }
-                    if due > 0 {
-                        self.add(unit, "", month, managed, 1, record);
-                        if done == due {
-                            self.add(unit, "", month, standard, 1, record);
+                for (name, by_department) in
+                    tally.department_names.iter().zip(&tally.department_cells)
+                {
+                    for (i, measure) in DEPARTMENT_MEASURES.iter().enumerate() {
+                        let v = by_department[at * DEPARTMENT_MEASURES.len() + i];
+                        if v != 0 {
+                            cells.insert(
+                                Cell {
+                                    unit: *unit,
+                                    department: name.to_string(),
+                                    month,
+                                    measure: *measure,
+                                },
+                                v,
+                            );
                         }
                     }
                 }
             }
         }
-        let traced = std::mem::take(&mut self.traced).into_iter().collect();
-        let cube = Cube::from_cells(self.cells.into_iter().map(
-            |((unit, department, month, measure), v)| {
-                (
-                    Cell {
-                        unit,
-                        department,
+        (Cube { cells }, tally.traced.into_iter().collect())
+    }
+}
+
+fn encounter_into(shape: &Shape, homes: &IdIndex, t: &mut Tally, e: EncounterFact<'_>) {
+    let department = e.department.unwrap_or("");
+    let record = Record::Encounter(e.id);
+    let place = e.place_unit.and_then(|u| shape.unit(u));
+    match e.kind {
+        EncounterKind::Visit => {
+            let month = Month::of_date(e.started_on);
+            if let Some(place) = place {
+                t.add(
+                    shape,
+                    place,
+                    department,
+                    month,
+                    Measure::ClinicVisits,
+                    1,
+                    record,
+                );
+            }
+            let Some(home) = homes.get(e.resident) else {
+                return;
+            };
+            let primary = e.in_region && shape.kind(place) == UnitKind::Primary;
+            let chronic = is_chronic(e.diagnosis);
+            t.add(shape, home, "", month, Measure::Visits, 1, record);
+            if e.in_region {
+                t.add(shape, home, "", month, Measure::VisitsInRegion, 1, record);
+                if chronic {
+                    t.add(shape, home, "", month, Measure::ChronicVisits, 1, record);
+                }
+            }
+            if primary {
+                t.add(shape, home, "", month, Measure::VisitsPrimary, 1, record);
+                if chronic {
+                    t.add(
+                        shape,
+                        home,
+                        "",
                         month,
-                        measure,
-                    },
-                    v,
-                )
-            },
-        ));
-        (cube, traced)
+                        Measure::ChronicVisitsPrimary,
+                        1,
+                        record,
+                    );
+                }
+            }
+        }
+        EncounterKind::Inpatient => {
+            let Some(place) = place else {
+                return;
+            };
+            let month = Month::of_date(e.ended_on);
+            // A same-day stay counts one bed-day, as the statistics rules have it.
+            let days = (e.ended_on - e.started_on).num_days().max(1);
+            t.add(
+                shape,
+                place,
+                department,
+                month,
+                Measure::Discharges,
+                1,
+                record,
+            );
+            t.add(
+                shape,
+                place,
+                department,
+                month,
+                Measure::InpatientDays,
+                days,
+                record,
+            );
+        }
+    }
+}
+
+fn referral_into(shape: &Shape, t: &mut Tally, r: ReferralFact<'_>) {
+    let Some(from) = shape.unit(r.from_unit) else {
+        return;
+    };
+    let month = Month::of_date(r.requested_on);
+    let record = Record::Referral(r.id);
+    t.add(shape, from, "", month, Measure::Referrals, 1, record);
+    if r.up {
+        t.add(shape, from, "", month, Measure::ReferralsUp, 1, record);
+        return;
+    }
+    t.add(shape, from, "", month, Measure::ReferralsDown, 1, record);
+    if shape.kind(Some(from)) == UnitKind::Lead {
+        t.add(
+            shape,
+            from,
+            "",
+            month,
+            Measure::LeadReferralsDown,
+            1,
+            record,
+        );
+        if is_chronic(r.diagnosis) {
+            t.add(
+                shape,
+                from,
+                "",
+                month,
+                Measure::LeadChronicReferralsDown,
+                1,
+                record,
+            );
+        }
+    }
+}
+
+fn prescription_into(shape: &Shape, t: &mut Tally, p: PrescriptionFact) {
+    let Some(unit) = shape.unit(p.unit) else {
+        return;
+    };
+    let month = Month::of_date(p.day);
+    let record = Record::Prescription(p.id);
+    t.add(shape, unit, "", month, Measure::RxLines, 1, record);
+    if p.essential {
+        t.add(shape, unit, "", month, Measure::RxEssential, 1, record);
     }
 }

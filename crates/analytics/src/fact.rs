@@ -1,5 +1,8 @@
 //! The facts the cube is built from, as the store (or a columnar file) hands them over: one
-//! struct per kind of fact, days as stored (`YYYY-MM-DD…`, which compare as they read).
+//! small `Copy` struct per kind of fact, days as dates and codes borrowed from the reader's
+//! buffers, so that feeding tens of millions of them allocates nothing per fact.
+
+use chrono::NaiveDate;
 
 /// What a unit is, as far as the measures care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,24 +25,24 @@ impl UnitKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ResidentFact {
     pub id: i64,
     /// The primary unit whose area the resident lives in.
     pub home_unit: i64,
-    pub birth_date: String,
+    pub birth_date: NaiveDate,
     pub hypertension: bool,
     pub diabetes: bool,
     /// Severe mental illness or a current pregnancy: key population whatever the age.
     pub other_key_condition: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ContractFact {
     pub resident: i64,
-    pub signed_on: String,
+    pub signed_on: NaiveDate,
     /// The day it ends (no longer in force that day).
-    pub ends_on: String,
+    pub ends_on: NaiveDate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +62,13 @@ impl Program {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct FollowUpFact {
     pub id: i64,
     pub resident: i64,
     pub managing_unit: i64,
     pub program: Program,
-    pub due_on: String,
+    pub due_on: NaiveDate,
     pub done: bool,
 }
 
@@ -76,39 +79,42 @@ pub enum EncounterKind {
     Inpatient,
 }
 
-#[derive(Debug, Clone)]
-pub struct EncounterFact {
+#[derive(Debug, Clone, Copy)]
+pub struct EncounterFact<'a> {
     pub id: i64,
     pub resident: i64,
     /// Where it took place; `None` out of region.
     pub place_unit: Option<i64>,
-    pub department: Option<String>,
+    pub department: Option<&'a str>,
     pub kind: EncounterKind,
     pub in_region: bool,
-    pub diagnosis: String,
-    pub started_at: String,
-    pub ended_at: String,
+    /// ICD-10.
+    pub diagnosis: &'a str,
+    /// The day of arrival or admission.
+    pub started_on: NaiveDate,
+    /// The day the visit ended or the patient was discharged.
+    pub ended_on: NaiveDate,
 }
 
-#[derive(Debug, Clone)]
-pub struct ReferralFact {
+#[derive(Debug, Clone, Copy)]
+pub struct ReferralFact<'a> {
     pub id: i64,
     pub from_unit: i64,
     pub up: bool,
-    pub diagnosis: String,
-    pub requested_at: String,
+    pub diagnosis: &'a str,
+    pub requested_on: NaiveDate,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct PrescriptionFact {
     pub id: i64,
     pub unit: i64,
     /// The day of the prescribing visit.
-    pub day: String,
+    pub day: NaiveDate,
     pub essential: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct PhysicianFact {
     pub practitioner: i64,
     /// Main practice unit.

@@ -9,6 +9,6 @@ pub mod evaluate;
 pub mod fact;
 pub mod measure;
 
-pub use cube::{Builder, Cell, Cube, Span};
+pub use cube::{Builder, Cell, Cube, Span, Tally};
 pub use evaluate::{evaluate, Evaluation, Rollup};
 pub use measure::Measure;

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::NaiveDate;
 use medgrid_analytics::fact::Record;
 use medgrid_analytics::fact::*;
 use medgrid_analytics::{evaluate, Builder, Cube, Measure, Rollup, Span};
@@ -25,6 +26,11 @@ fn next_id() -> i64 {
         n.set(id + 1);
         id
     })
+}
+
+/// The day of a `YYYY-MM-DD…` day or moment.
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d").unwrap()
 }
 
 fn m(s: &str) -> Month {
@@ -50,48 +56,54 @@ fn resident(id: i64, born: &str, htn: bool, dm: bool) -> ResidentFact {
     ResidentFact {
         id,
         home_unit: CENTRE,
-        birth_date: born.into(),
+        birth_date: d(born),
         hypertension: htn,
         diabetes: dm,
         other_key_condition: false,
     }
 }
 
-fn visit(resident: i64, place: Option<i64>, dept: &str, diag: &str, at: &str) -> EncounterFact {
+fn visit<'a>(
+    resident: i64,
+    place: Option<i64>,
+    dept: &'a str,
+    diag: &'a str,
+    at: &str,
+) -> EncounterFact<'a> {
     EncounterFact {
         id: next_id(),
         resident,
         place_unit: place,
-        department: Some(dept.into()),
+        department: Some(dept),
         kind: EncounterKind::Visit,
         in_region: place.is_some(),
-        diagnosis: diag.into(),
-        started_at: at.into(),
-        ended_at: at.into(),
+        diagnosis: diag,
+        started_on: d(at),
+        ended_on: d(at),
     }
 }
 
-fn stay(resident: i64, from: &str, to: &str) -> EncounterFact {
+fn stay(resident: i64, from: &str, to: &str) -> EncounterFact<'static> {
     EncounterFact {
         id: next_id(),
         resident,
         place_unit: Some(LEAD),
-        department: Some("XXG".into()),
+        department: Some("XXG"),
         kind: EncounterKind::Inpatient,
         in_region: true,
-        diagnosis: "I21".into(),
-        started_at: from.into(),
-        ended_at: to.into(),
+        diagnosis: "I21",
+        started_on: d(from),
+        ended_on: d(to),
     }
 }
 
-fn referral(from: i64, up: bool, diag: &str, at: &str) -> ReferralFact {
+fn referral<'a>(from: i64, up: bool, diag: &'a str, at: &str) -> ReferralFact<'a> {
     ReferralFact {
         id: next_id(),
         from_unit: from,
         up,
-        diagnosis: diag.into(),
-        requested_at: at.into(),
+        diagnosis: diag,
+        requested_on: d(at),
     }
 }
 
@@ -101,7 +113,7 @@ fn follow_up(resident: i64, program: Program, due: &str, done: bool) -> FollowUp
         resident,
         managing_unit: CENTRE,
         program,
-        due_on: due.into(),
+        due_on: d(due),
         done,
     }
 }
@@ -121,13 +133,13 @@ fn feed(mut b: Builder) -> Builder {
     // r1 in force at the ends of 2024-03 … 2025-02; r3 at the ends of 2024-02 … 2024-11.
     b.contract(ContractFact {
         resident: 1,
-        signed_on: "2024-03-15".into(),
-        ends_on: "2025-03-15".into(),
+        signed_on: d("2024-03-15"),
+        ends_on: d("2025-03-15"),
     });
     b.contract(ContractFact {
         resident: 3,
-        signed_on: "2024-02-01".into(),
-        ends_on: "2024-12-01".into(),
+        signed_on: d("2024-02-01"),
+        ends_on: d("2024-12-01"),
     });
     // r1's hypertension follow-ups: July missed. r3's one diabetes follow-up done.
     for (due, done) in [
@@ -167,7 +179,7 @@ fn feed(mut b: Builder) -> Builder {
         b.prescription(PrescriptionFact {
             id: next_id(),
             unit: CENTRE,
-            day: "2024-12-03".into(),
+            day: d("2024-12-03"),
             essential,
         });
     }

@@ -8,8 +8,9 @@
 //! by it; the nightly rebuild (and every rebuild after a bulk load) puts such a fact in.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
@@ -49,9 +50,21 @@ pub struct CubeRefresh {
     pub last_month: Option<String>,
 }
 
+/// The last cube read, with its version.
+#[derive(Clone, Default)]
+pub struct CubeCache(Arc<std::sync::Mutex<Option<Versioned>>>);
+
+/// A cube and the version it was read at.
+type Versioned = (i64, Arc<Cube>);
+
+/// `indicator_refresh` as the cube's state.
+type StateRow = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
+
 /// When the cube was last rebuilt and refreshed, and the months it covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CubeState {
+    /// Counts every replacement of cells.
+    pub version: i64,
     pub first_month: String,
     pub last_month: String,
     pub rebuilt_at: DateTime<Utc>,
@@ -97,6 +110,11 @@ type EncounterRow = (
 
 /// `indicator_refresh` as read: the months covered and the ids seen.
 type RefreshRow = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
+
+/// The day of a `YYYY-MM-DD…` day or moment as the databases render them as text.
+fn day(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+}
 
 fn in_list(ids: &HashSet<i64>) -> String {
     let mut v: Vec<i64> = ids.iter().copied().collect();
@@ -257,10 +275,13 @@ impl Store {
             );
             let mut rows = sqlx::query_as::<_, (i64, i64, String, bool, bool, bool)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                let Some(birth_date) = day(&r.2) else {
+                    continue;
+                };
                 b.resident(ResidentFact {
                     id: r.0,
                     home_unit: r.1,
-                    birth_date: r.2,
+                    birth_date,
                     hypertension: r.3,
                     diabetes: r.4,
                     other_key_condition: r.5,
@@ -273,10 +294,13 @@ impl Store {
             );
             let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                let (Some(signed_on), Some(ends_on)) = (day(&r.1), day(&r.2)) else {
+                    continue;
+                };
                 b.contract(ContractFact {
                     resident: r.0,
-                    signed_on: r.1,
-                    ends_on: r.2,
+                    signed_on,
+                    ends_on,
                 });
             }
             drop(rows);
@@ -288,12 +312,13 @@ impl Store {
             let mut rows =
                 sqlx::query_as::<_, (i64, i64, String, String, bool, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                let Some(due_on) = day(&r.3) else { continue };
                 b.follow_up(FollowUpFact {
                     id: r.5,
                     resident: r.0,
                     managing_unit: r.1,
                     program: Program::parse(&r.2),
-                    due_on: r.3,
+                    due_on,
                     done: r.4,
                 });
             }
@@ -305,20 +330,23 @@ impl Store {
             );
             let mut rows = sqlx::query_as::<_, EncounterRow>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                let (Some(started_on), Some(ended_on)) = (day(&r.6), day(&r.7)) else {
+                    continue;
+                };
                 b.encounter(EncounterFact {
                     id: r.8,
                     resident: r.0,
                     place_unit: r.1,
-                    department: r.2,
+                    department: r.2.as_deref(),
                     kind: if r.3 == "inpatient" {
                         EncounterKind::Inpatient
                     } else {
                         EncounterKind::Visit
                     },
                     in_region: r.4,
-                    diagnosis: r.5,
-                    started_at: r.6,
-                    ended_at: r.7,
+                    diagnosis: &r.5,
+                    started_on,
+                    ended_on,
                 });
             }
             drop(rows);
@@ -329,12 +357,15 @@ impl Store {
             );
             let mut rows = sqlx::query_as::<_, (i64, String, String, String, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                let Some(requested_on) = day(&r.3) else {
+                    continue;
+                };
                 b.referral(ReferralFact {
                     id: r.4,
                     from_unit: r.0,
                     up: r.1 == "up",
-                    diagnosis: r.2,
-                    requested_at: r.3,
+                    diagnosis: &r.2,
+                    requested_on,
                 });
             }
             drop(rows);
@@ -344,10 +375,11 @@ impl Store {
             );
             let mut rows = sqlx::query_as::<_, (i64, String, bool, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                let Some(on) = day(&r.1) else { continue };
                 b.prescription(PrescriptionFact {
                     id: r.3,
                     unit: r.0,
-                    day: r.1,
+                    day: on,
                     essential: r.2,
                 });
             }
@@ -397,6 +429,19 @@ impl Store {
             first_month: Some(span.first.to_string()),
             last_month: Some(span.last.to_string()),
         })
+    }
+
+    /// Keeps `cube`, computed over `span` from the same facts elsewhere (from the columnar
+    /// files, when a recomputation outgrows the database), as the cockpit's cube, replacing
+    /// what was there; audited as a rebuild.
+    pub async fn keep_cube(
+        &self,
+        actor: &Actor,
+        cube: &Cube,
+        span: Span,
+    ) -> Result<(), StoreError> {
+        let seen = self.seen_now().await?;
+        self.replace_cube(actor, None, cube, Some(span), seen).await
     }
 
     /// Brings the cube up to date with the facts that arrived since it was last refreshed:
@@ -619,9 +664,10 @@ impl Store {
             sqlx::query(&format!(
                 "INSERT INTO indicator_refresh (id, first_month, last_month, encounter_seen, \
                  referral_seen, event_seen, contract_seen, follow_up_seen, prescription_seen, \
-                 practice_seen, resident_seen, rebuilt_at, refreshed_at) \
-                 VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-                 ON CONFLICT (id) DO UPDATE SET first_month = $1, last_month = $2, \
+                 practice_seen, resident_seen, rebuilt_at, refreshed_at, version) \
+                 VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1) \
+                 ON CONFLICT (id) DO UPDATE SET version = indicator_refresh.version + 1, \
+                 first_month = $1, last_month = $2, \
                  encounter_seen = $3, referral_seen = $4, event_seen = $5, contract_seen = $6, \
                  follow_up_seen = $7, prescription_seen = $8, practice_seen = $9, \
                  resident_seen = $10, rebuilt_at = {rebuilt_at_sql}, refreshed_at = $11"
@@ -660,9 +706,9 @@ impl Store {
 
     /// When the cube was last rebuilt and refreshed; `None` before the first build.
     pub async fn cube_state(&self) -> Result<Option<CubeState>, StoreError> {
-        let row: Option<(String, String, DateTime<Utc>, DateTime<Utc>)> = read!(self, |p| {
+        let row: Option<StateRow> = read!(self, |p| {
             sqlx::query_as(
-                "SELECT first_month, last_month, rebuilt_at, refreshed_at \
+                "SELECT first_month, last_month, rebuilt_at, refreshed_at, version \
                  FROM indicator_refresh WHERE id = 1",
             )
             .fetch_optional(p)
@@ -673,31 +719,53 @@ impl Store {
             last_month: r.1,
             rebuilt_at: r.2,
             refreshed_at: r.3,
+            version: r.4,
         }))
     }
 
-    /// The stored cells of `units` (all when `None`) in months `[from, to]`.
+    /// The stored cells of `units` (all when `None`) in months `[from, to]`, from memory when
+    /// the cube has not been replaced since it was last read.
     pub async fn stored_cube(
         &self,
         units: Option<&HashSet<i64>>,
         from: Month,
         to: Month,
     ) -> Result<Cube, StoreError> {
-        let filter = units
-            .map(|u| format!(" AND unit_id IN ({})", in_list(u)))
-            .unwrap_or_default();
-        if units.is_some_and(HashSet::is_empty) {
-            return Ok(Cube::default());
-        }
-        let sql = format!(
-            "SELECT unit_id, department_code, month, measure, value FROM indicator_cube \
-             WHERE month >= $1 AND month <= $2{filter}"
-        );
-        let rows: Vec<CubeRow> = read!(self, |p| sqlx::query_as(&sql)
-            .bind(from.to_string())
-            .bind(to.to_string())
-            .fetch_all(p)
-            .await?);
+        let version = self.cube_state().await?.map_or(0, |s| s.version);
+        let cached = self.cube.0.lock().ok().and_then(|c| {
+            c.as_ref()
+                .filter(|(v, _)| *v == version)
+                .map(|(_, c)| c.clone())
+        });
+        let all = match cached {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(self.read_cube().await?);
+                if let Ok(mut cache) = self.cube.0.lock() {
+                    // Cells read after a newer replacement are cached under the older version
+                    // and read again at the next request: never stale for longer.
+                    *cache = Some((version, c.clone()));
+                }
+                c
+            }
+        };
+        Ok(Cube::from_cells(
+            all.cells
+                .iter()
+                .filter(|(c, _)| {
+                    from <= c.month && c.month <= to && units.is_none_or(|u| u.contains(&c.unit))
+                })
+                .map(|(c, v)| (c.clone(), *v)),
+        ))
+    }
+
+    /// Every stored cell.
+    async fn read_cube(&self) -> Result<Cube, StoreError> {
+        let rows: Vec<CubeRow> = read!(self, |p| sqlx::query_as(
+            "SELECT unit_id, department_code, month, measure, value FROM indicator_cube"
+        )
+        .fetch_all(p)
+        .await?);
         let mut cells = Vec::with_capacity(rows.len());
         for (unit, department, month, measure, value) in rows {
             let (Some(month), Some(measure)) = (Month::of_day(&month), Measure::parse(&measure))

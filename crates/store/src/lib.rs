@@ -59,6 +59,9 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// The cockpit's cube as last read, by version: every page would otherwise read all its
+    /// cells from the database.
+    cube: indicator::CubeCache,
 }
 
 /// Runs `$body` with `$pool` bound to a pool that may read.
@@ -150,6 +153,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 backend: Backend::Sqlite { read, write },
+                cube: Default::default(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
@@ -160,6 +164,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 backend: Backend::Postgres(pool),
+                cube: Default::default(),
             })
         } else {
             Err(StoreError::Config(format!(

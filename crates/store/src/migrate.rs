@@ -67,6 +67,13 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0007_assessment.sql"),
         sqlite_rebuilds: false,
     },
+    Migration {
+        version: 8,
+        name: "cube_version",
+        sqlite: include_str!("../migrations/sqlite/0008_cube_version.sql"),
+        postgres: include_str!("../migrations/postgres/0008_cube_version.sql"),
+        sqlite_rebuilds: false,
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

@@ -49,6 +49,11 @@ impl Month {
         Month::new(year, month)
     }
 
+    pub fn of_date(day: chrono::NaiveDate) -> Month {
+        use chrono::Datelike;
+        Month(day.year() * 12 + day.month0() as i32)
+    }
+
     /// `YYYY-MM-01`, the first day, as stored.
     pub fn first_day(self) -> String {
         format!("{self}-01")

@@ -24,6 +24,7 @@ pub fn flag<T: FromStr>(name: &str) -> Option<T> {
 }
 
 /// The databases to measure: `--db sqlite|postgres`, both by default.
+#[allow(dead_code)] // the indicators benchmark reads files, not a database of facts
 pub fn kinds() -> Vec<DbKind> {
     match flag::<String>("--db").as_deref() {
         None => vec![DbKind::Sqlite, DbKind::Postgres],
