@@ -54,8 +54,8 @@ pub struct CubeRefresh {
 #[derive(Clone, Default)]
 pub struct CubeCache(Arc<std::sync::Mutex<Option<Versioned>>>);
 
-/// A cube and the version it was read at.
-type Versioned = (i64, Arc<Cube>);
+/// A cube and the version and last rebuild it was read at.
+type Versioned = ((i64, DateTime<Utc>), Arc<Cube>);
 
 /// `indicator_refresh` as the cube's state.
 type StateRow = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
@@ -115,6 +115,11 @@ type RefreshRow = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
 fn day(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
+
+/// Referrals `x` that were sent: past the draft, and not a draft cancelled before sending.
+const SENT: &str = "x.status <> 'draft' AND NOT (x.status = 'cancelled' AND EXISTS \
+    (SELECT 1 FROM referral_event e WHERE e.referral_id = x.id AND e.transition = 'cancel' \
+    AND e.from_status = 'draft'))";
 
 fn in_list(ids: &HashSet<i64>) -> String {
     let mut v: Vec<i64> = ids.iter().copied().collect();
@@ -353,7 +358,7 @@ impl Store {
             // A live referral counts once sent; advice requests are not referrals.
             let sql = format!(
                 "SELECT x.from_unit_id, x.direction, x.diagnosis, CAST(x.requested_at AS TEXT), \
-                 x.id FROM referral x WHERE x.kind = 'referral' AND x.status <> 'draft'{referral_from}"
+                 x.id FROM referral x WHERE x.kind = 'referral' AND {SENT}{referral_from}"
             );
             let mut rows = sqlx::query_as::<_, (i64, String, String, String, i64)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
@@ -431,9 +436,10 @@ impl Store {
         })
     }
 
-    /// Keeps `cube`, computed over `span` from the same facts elsewhere (from the columnar
-    /// files, when a recomputation outgrows the database), as the cockpit's cube, replacing
-    /// what was there; audited as a rebuild.
+    /// Keeps `cube`, computed over `span` elsewhere (from the columnar files, when a
+    /// recomputation outgrows the database), as the cockpit's cube, replacing what was there;
+    /// audited as a rebuild. The cube must count every fact the database holds now: they are
+    /// recorded as seen, and only later ones are refreshed.
     pub async fn keep_cube(
         &self,
         actor: &Actor,
@@ -504,6 +510,19 @@ impl Store {
             return self.rebuild_cube(actor).await;
         };
         let touched = self.touched_units(old, seen).await?;
+        if touched.is_empty() {
+            // New rows that count nowhere (a prescription without a unit, say): only note
+            // them as seen. An empty unit list is not SQL PostgreSQL accepts.
+            self.replace_cube(actor, Some(&touched), &Cube::default(), Some(span), seen)
+                .await?;
+            return Ok(CubeRefresh {
+                rebuilt: false,
+                units: 0,
+                cells: 0,
+                first_month: Some(state.0),
+                last_month: Some(state.1),
+            });
+        }
         let cube = self.build_cube(span, Some(&touched)).await?;
         self.replace_cube(actor, Some(&touched), &cube, Some(span), seen)
             .await?;
@@ -723,28 +742,38 @@ impl Store {
         }))
     }
 
-    /// The stored cells of `units` (all when `None`) in months `[from, to]`, from memory when
-    /// the cube has not been replaced since it was last read.
+    /// The stored cells of `units` (all when `None`) in months `[from, to]`, as of `state`
+    /// (what `cube_state` read for the same page, so that its months and these cells agree):
+    /// from memory when the cube has not been replaced since it was last read.
     pub async fn stored_cube(
         &self,
+        state: Option<&CubeState>,
         units: Option<&HashSet<i64>>,
         from: Month,
         to: Month,
     ) -> Result<Cube, StoreError> {
-        let version = self.cube_state().await?.map_or(0, |s| s.version);
+        let Some(state) = state else {
+            return Ok(Cube::default());
+        };
+        // A database restored or recreated may count versions again from the start: the
+        // last rebuild tells the two apart.
+        let key = (state.version, state.rebuilt_at);
         let cached = self.cube.0.lock().ok().and_then(|c| {
             c.as_ref()
-                .filter(|(v, _)| *v == version)
-                .map(|(_, c)| c.clone())
+                .filter(|(k, _)| *k == key)
+                .map(|(_, cube)| cube.clone())
         });
         let all = match cached {
             Some(c) => c,
             None => {
                 let c = Arc::new(self.read_cube().await?);
                 if let Ok(mut cache) = self.cube.0.lock() {
-                    // Cells read after a newer replacement are cached under the older version
-                    // and read again at the next request: never stale for longer.
-                    *cache = Some((version, c.clone()));
+                    // A slower reader must not put back an older cube. Cells read after a
+                    // newer replacement are cached under the older key and read again at the
+                    // next request: never stale for longer.
+                    if cache.as_ref().is_none_or(|(k, _)| k.0 <= key.0) {
+                        *cache = Some((key, c.clone()));
+                    }
                 }
                 c
             }
@@ -900,11 +929,11 @@ impl Store {
         }
         let l = in_list(units);
         let sql = format!(
-            "SELECT from_unit_id, to_unit_id, direction, COUNT(*) FROM referral \
-             WHERE kind = 'referral' AND status <> 'draft' AND to_unit_id IS NOT NULL \
+            "SELECT from_unit_id, to_unit_id, direction, COUNT(*) FROM referral x WHERE kind = 'referral' AND {SENT} AND to_unit_id IS NOT NULL \
              AND requested_at >= $1 AND requested_at < $2 \
              AND (from_unit_id IN ({l}) OR to_unit_id IN ({l})) \
-             GROUP BY from_unit_id, to_unit_id, direction ORDER BY COUNT(*) DESC"
+             GROUP BY from_unit_id, to_unit_id, direction \
+             ORDER BY COUNT(*) DESC, from_unit_id, to_unit_id, direction"
         );
         let rows: Vec<(i64, i64, String, i64)> = read!(self, |p| sqlx::query_as(&sql)
             .bind(from)

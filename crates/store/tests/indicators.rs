@@ -9,11 +9,13 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 
 use medgrid_analytics::{Measure, Rollup, Span};
+use medgrid_domain::access::{Principal, Role, Scope, ScopeKind};
 use medgrid_domain::indicator::{Level, Month, Period, Targets};
 use medgrid_domain::org::layout::parse_layout;
 use medgrid_domain::org::{MemberRole, Unit};
 use medgrid_domain::referral::Priority;
 use medgrid_sim::Params;
+use medgrid_store::referral::{Move, ReferralDraft};
 use medgrid_store::{Actor, AuditFilter, Store};
 use medgrid_testkit::on_both_databases;
 
@@ -66,7 +68,15 @@ async fn span(store: &Store) -> Span {
 
 async fn stored_equals_rebuild(store: &Store) {
     let s = span(store).await;
-    let stored = store.stored_cube(None, s.first, s.last).await.unwrap();
+    let stored = store
+        .stored_cube(
+            store.cube_state().await.unwrap().as_ref(),
+            None,
+            s.first,
+            s.last,
+        )
+        .await
+        .unwrap();
     let rebuilt = store.build_cube(s, None).await.unwrap();
     assert!(!stored.is_empty());
     assert_eq!(stored.len(), rebuilt.len());
@@ -79,14 +89,27 @@ async fn cube_built_on_load_equals_a_rebuild(store: Store) {
     assert_eq!(s.first.to_string(), "2025-01");
     stored_equals_rebuild(&store).await;
     // Every resident lives somewhere: the residents measure over all units is the city's.
-    let cube = store.stored_cube(None, s.first, s.last).await.unwrap();
+    let cube = store
+        .stored_cube(
+            store.cube_state().await.unwrap().as_ref(),
+            None,
+            s.first,
+            s.last,
+        )
+        .await
+        .unwrap();
     let all = Rollup::new(&cube, None, None);
     assert_eq!(all.total(Measure::Residents, Period::Month(s.last)), 1_500);
     assert!(all.total(Measure::Visits, Period::Year(2025)) > 1_500);
     // The lead hospital discharges patients; its cardiology has its own cells.
     let lead_only = HashSet::from([lead.id]);
     let lead_cube = store
-        .stored_cube(Some(&lead_only), s.first, s.last)
+        .stored_cube(
+            store.cube_state().await.unwrap().as_ref(),
+            Some(&lead_only),
+            s.first,
+            s.last,
+        )
         .await
         .unwrap();
     assert!(lead_cube.cells.keys().all(|c| c.unit == lead.id));
@@ -114,7 +137,12 @@ async fn refresh_takes_new_facts_and_still_equals_a_rebuild(store: Store) {
     let month = Month::new(2025, 6).unwrap();
     let primary_only = HashSet::from([primary.id]);
     let before = store
-        .stored_cube(Some(&primary_only), s.first, s.last)
+        .stored_cube(
+            store.cube_state().await.unwrap().as_ref(),
+            Some(&primary_only),
+            s.first,
+            s.last,
+        )
         .await
         .unwrap();
     let before = Rollup::new(&before, None, None).total(Measure::ReferralsUp, Period::Month(month));
@@ -132,11 +160,72 @@ async fn refresh_takes_new_facts_and_still_equals_a_rebuild(store: Store) {
     );
     assert_eq!(r.units, 1, "only the referring unit's cells change");
     let after = store
-        .stored_cube(Some(&primary_only), s.first, s.last)
+        .stored_cube(
+            store.cube_state().await.unwrap().as_ref(),
+            Some(&primary_only),
+            s.first,
+            s.last,
+        )
         .await
         .unwrap();
     let after = Rollup::new(&after, None, None).total(Measure::ReferralsUp, Period::Month(month));
     assert_eq!(after, before + 1);
+    stored_equals_rebuild(&store).await;
+
+    // A draft cancelled before it was sent never was a referral: it counts nowhere.
+    let draft = store
+        .create_referral(
+            &actor,
+            &ReferralDraft {
+                resident_id: patient,
+                from_unit_id: primary.id,
+                to_unit_id: Some(lead.id),
+                priority: Some(Priority::Routine),
+                diagnosis: "I21.0".into(),
+                reason: "胸痛待查".into(),
+                send: false,
+                ..ReferralDraft::default()
+            },
+            sent,
+        )
+        .await
+        .unwrap();
+    let sender = Principal {
+        user_id: 0,
+        username: "sender".into(),
+        role: Role::FamilyDoctor,
+        scope: Scope {
+            kind: ScopeKind::Unit,
+            path: primary.path(),
+        },
+    };
+    store
+        .move_referral(
+            &actor,
+            &sender,
+            draft.id,
+            &Move::Cancel {
+                reason: "患者改期".into(),
+            },
+            sent + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    store.refresh_cube(&actor).await.unwrap();
+    let cancelled = store
+        .stored_cube(
+            store.cube_state().await.unwrap().as_ref(),
+            Some(&primary_only),
+            s.first,
+            s.last,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        Rollup::new(&cancelled, None, None).total(Measure::ReferralsUp, Period::Month(month)),
+        after,
+        "a cancelled draft is not counted"
+    );
     stored_equals_rebuild(&store).await;
 
     // A fact beyond the months covered widens them: the cube is rebuilt.

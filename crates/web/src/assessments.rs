@@ -138,10 +138,25 @@ pub async fn run(
         .filter(|u| u.group_id == Some(group_id))
         .filter(|u| scheme.member_roles.iter().any(|r| r == u.role.as_str()))
         .collect();
+    if members.is_empty() {
+        // A report with nobody in it would be kept for good: refuse it instead.
+        return Err(Invalid::one(FieldError::new(
+            "member_roles",
+            "no_members",
+            "本集团没有方案所列角色的成员单位",
+            "the group has no member units of the roles the scheme assesses",
+        ))
+        .into());
+    }
     let units: HashSet<Id> = members.iter().map(|u| u.id).collect();
     let cube = state
         .store
-        .stored_cube(Some(&units), period.first().plus(-24), period.last())
+        .stored_cube(
+            cube_state.as_ref(),
+            Some(&units),
+            period.first().plus(-24),
+            period.last(),
+        )
         .await?;
     let settings = state.store.indicator_targets(group_id).await?;
     let mut inputs = Vec::with_capacity(members.len());

@@ -470,7 +470,7 @@ pub async fn board(state: &AppState, caller: &Caller, q: &BoardQuery) -> Result<
     let from = period.first().plus(-24);
     let cube = state
         .store
-        .stored_cube(Some(&at.units), from, period.last())
+        .stored_cube(cube_state.as_ref(), Some(&at.units), from, period.last())
         .await?;
     let settings = match at.group {
         Some(g) => state.store.indicator_targets(g).await?,

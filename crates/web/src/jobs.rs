@@ -80,21 +80,24 @@ pub async fn dispatch(
 /// How often the indicator cube takes in new facts: the cockpit is at most this far behind.
 pub const CUBE_REFRESH: Duration = Duration::from_secs(20);
 
-/// Keeps the indicator cube up to date: new facts every `CUBE_REFRESH`, and once a day a
-/// rebuild from every fact (which also takes in any fact a refresh could not see).
+/// Keeps the indicator cube up to date: new facts every `CUBE_REFRESH`, and a rebuild from
+/// every fact (which also takes in any fact a refresh could not see) whenever the stored
+/// cube was last rebuilt before today. The day is read from the database, so a server
+/// restarted daily still rebuilds and a failed rebuild is tried again at the next tick.
 pub fn spawn_cube(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CUBE_REFRESH);
+        // A long rebuild is followed by one refresh, not by the ticks it missed.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let actor = medgrid_store::Actor::system("indicator");
-        let mut rebuilt_on = Some(local_now().date());
         loop {
             tick.tick().await;
-            let today = local_now().date();
-            let done = if rebuilt_on != Some(today) {
-                rebuilt_on = Some(today);
-                state.store.rebuild_cube(&actor).await
-            } else {
-                state.store.refresh_cube(&actor).await
+            let done = match state.store.cube_state().await {
+                Ok(Some(s)) if rebuilt_day(s.rebuilt_at) < local_now().date() => {
+                    state.store.rebuild_cube(&actor).await
+                }
+                Ok(_) => state.store.refresh_cube(&actor).await,
+                Err(e) => Err(e),
             };
             match done {
                 Ok(r) if r.units > 0 => tracing::info!(?r, "indicator cube"),
@@ -103,6 +106,11 @@ pub fn spawn_cube(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// The local day (UTC+8, as `local_now`) of a rebuild.
+fn rebuilt_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    (at + chrono::Duration::hours(8)).date_naive()
 }
 
 /// Runs the timers and the outbound channel until the process ends.
