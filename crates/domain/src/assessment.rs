@@ -87,7 +87,33 @@ impl Scheme {
         if self.member_roles.is_empty() {
             errors.push(FieldError::required("member_roles"));
         }
+        for (at, role) in self.member_roles.iter().enumerate() {
+            if crate::org::MemberRole::parse(role).is_err() {
+                errors.push(FieldError::new(
+                    format!("member_roles[{at}]"),
+                    "unknown",
+                    format!("没有成员角色“{role}”"),
+                    format!("no member role “{role}”"),
+                ));
+            }
+        }
         for (d_at, d) in self.dimensions.iter().enumerate() {
+            if d.points.0 <= 0 {
+                errors.push(FieldError::new(
+                    format!("dimensions[{d_at}].points"),
+                    "positive",
+                    "维度分值须大于 0",
+                    "a dimension's points must be positive",
+                ));
+            }
+            if self.dimensions[..d_at].iter().any(|e| e.id == d.id) {
+                errors.push(FieldError::new(
+                    format!("dimensions[{d_at}].id"),
+                    "duplicate",
+                    format!("维度“{}”重复", d.id),
+                    format!("dimension “{}” appears twice", d.id),
+                ));
+            }
             let sum: i64 = d.items.iter().map(|i| i.points.0).sum();
             if sum != d.points.0 {
                 errors.push(FieldError::new(
@@ -126,12 +152,16 @@ impl Scheme {
                         "points must be positive",
                     ));
                 }
-                if let (Rule::Linear { floor }, Some(t)) = (&item.rule, indicator.versions.first())
-                {
-                    let ok = match indicator.direction {
-                        Direction::Higher => *floor < t.target,
-                        Direction::Lower => *floor > t.target,
-                    };
+                if let Rule::Linear { floor } = &item.rule {
+                    // Against every target the library has had: a group's own target that
+                    // is not better than the floor leaves the item unscored, never inverted.
+                    let ok = indicator
+                        .versions
+                        .iter()
+                        .all(|t| match indicator.direction {
+                            Direction::Higher => *floor < t.target,
+                            Direction::Lower => *floor > t.target,
+                        });
                     if !ok {
                         errors.push(FieldError::new(
                             format!("{field}.rule"),
@@ -199,36 +229,84 @@ pub struct MemberScore {
     pub dimensions: Vec<DimensionScore>,
 }
 
-fn round(x: f64) -> Level {
-    Level((x * 100.0).round() as i64)
+/// `num / den` in hundredths already, rounded half away from zero (`den > 0`): scores are
+/// exact, like indicator values, so a score on a boundary is never a float's accident.
+fn rounded(num: i128, den: i128) -> Level {
+    let q = (2 * num.abs() + den) / (2 * den);
+    Level(i64::try_from(if num < 0 { -q } else { q }).unwrap_or(i64::MAX))
 }
 
-fn linear(v: f64, floor: f64, target: f64, points: f64, direction: Direction) -> f64 {
-    let share = match direction {
-        Direction::Higher => (v - floor) / (target - floor),
-        Direction::Lower => (floor - v) / (floor - target),
+/// A value as an exact fraction with a positive denominator; `None` without one.
+fn fraction(v: Value) -> Option<(i128, i128)> {
+    let (n, d) = (
+        i128::from(v.numerator) * i128::from(v.factor),
+        i128::from(v.denominator),
+    );
+    match d.signum() {
+        0 => None,
+        1 => Some((n, d)),
+        _ => Some((-n, -d)),
+    }
+}
+
+/// Full points at the target, none at the floor, in proportion between; `None` when the
+/// target in force is not better than the floor (the rule cannot be applied).
+fn linear(
+    v: Value,
+    floor: Level,
+    target: Level,
+    points: Level,
+    direction: Direction,
+) -> Option<Level> {
+    let (n, d) = fraction(v)?;
+    // v − floor over target − floor, all in hundredths: (100n − floor·d) / (d·(target − floor)).
+    let (gain, range) = match direction {
+        Direction::Higher => (
+            100 * n - i128::from(floor.0) * d,
+            i128::from(target.0 - floor.0),
+        ),
+        Direction::Lower => (
+            i128::from(floor.0) * d - 100 * n,
+            i128::from(floor.0 - target.0),
+        ),
     };
-    points * share.clamp(0.0, 1.0)
+    if range <= 0 {
+        return None;
+    }
+    let (num, den) = (gain, d * range);
+    Some(if num <= 0 {
+        Level(0)
+    } else if num >= den {
+        points
+    } else {
+        rounded(i128::from(points.0) * num, den)
+    })
+}
+
+/// Whether `a` is better than `b` for the direction, exactly.
+fn better(a: (i128, i128), b: (i128, i128), direction: Direction) -> std::cmp::Ordering {
+    let (x, y) = (a.0 * b.1, b.0 * a.1);
+    match direction {
+        Direction::Higher => y.cmp(&x),
+        Direction::Lower => x.cmp(&y),
+    }
 }
 
 /// Scores every member by the scheme.
 pub fn score(scheme: &Scheme, members: &[Member]) -> Vec<MemberScore> {
     // Positions for the rank rule: per indicator, the sorted values of the members that have
     // one (best first).
-    let mut ranked: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut ranked: HashMap<&str, Vec<(i128, i128)>> = HashMap::new();
     for d in &scheme.dimensions {
         for item in d.items.iter().filter(|i| i.rule == Rule::Rank) {
-            let mut values: Vec<(f64, Direction)> = members
+            let mut values: Vec<((i128, i128), Direction)> = members
                 .iter()
                 .filter_map(|m| {
                     let x = m.values.get(&item.indicator)?;
-                    Some((x.value.as_f64()?, x.direction))
+                    Some((fraction(x.value)?, x.direction))
                 })
                 .collect();
-            values.sort_by(|a, b| match a.1 {
-                Direction::Higher => b.0.total_cmp(&a.0),
-                Direction::Lower => a.0.total_cmp(&b.0),
-            });
+            values.sort_by(|a, b| better(a.0, b.0, a.1));
             ranked.insert(&item.indicator, values.into_iter().map(|v| v.0).collect());
         }
     }
@@ -244,42 +322,41 @@ pub fn score(scheme: &Scheme, members: &[Member]) -> Vec<MemberScore> {
                         .iter()
                         .map(|item| {
                             let x = m.values.get(&item.indicator);
-                            let v = x.and_then(|x| x.value.as_f64());
-                            let points = item.points.0 as f64 / 100.0;
-                            let score = match (x, v) {
-                                (Some(x), Some(v)) => Some(round(match &item.rule {
-                                    Rule::Linear { floor } => match &x.targets {
-                                        Some(t) => linear(
-                                            v,
-                                            floor.0 as f64 / 100.0,
-                                            t.target.0 as f64 / 100.0,
-                                            points,
-                                            x.direction,
-                                        ),
-                                        None => 0.0,
-                                    },
-                                    Rule::Threshold => match x
-                                        .targets
-                                        .as_ref()
-                                        .map(|t| x.value.rag(x.direction, t))
-                                    {
-                                        Some(Rag::Green) => points,
-                                        Some(Rag::Amber) => points / 2.0,
-                                        _ => 0.0,
-                                    },
+                            let score = x.and_then(|x| {
+                                let v = fraction(x.value)?;
+                                match &item.rule {
+                                    // Without a target in force the item is not scored.
+                                    Rule::Linear { floor } => x.targets.as_ref().and_then(|t| {
+                                        linear(x.value, *floor, t.target, item.points, x.direction)
+                                    }),
+                                    Rule::Threshold => {
+                                        match x.value.rag(x.direction, x.targets.as_ref()?) {
+                                            Rag::Green => Some(item.points),
+                                            Rag::Amber => {
+                                                Some(rounded(i128::from(item.points.0), 2))
+                                            }
+                                            _ => Some(Level(0)),
+                                        }
+                                    }
                                     Rule::Rank => {
                                         let all = &ranked[item.indicator.as_str()];
                                         let n = all.len();
-                                        let at = all.iter().position(|w| *w == v).unwrap_or(n);
-                                        if n <= 1 {
-                                            points
+                                        let at = all
+                                            .iter()
+                                            .position(|w| w.0 * v.1 == v.0 * w.1)
+                                            .unwrap_or(n);
+                                        Some(if n <= 1 {
+                                            item.points
                                         } else {
-                                            points * (n - 1 - at.min(n - 1)) as f64 / (n - 1) as f64
-                                        }
+                                            rounded(
+                                                i128::from(item.points.0)
+                                                    * (n - 1 - at.min(n - 1)) as i128,
+                                                (n - 1) as i128,
+                                            )
+                                        })
                                     }
-                                })),
-                                _ => None,
-                            };
+                                }
+                            });
                             ItemScore {
                                 indicator: item.indicator.clone(),
                                 points: item.points,
@@ -301,7 +378,10 @@ pub fn score(scheme: &Scheme, members: &[Member]) -> Vec<MemberScore> {
                     let score = if available == 0 {
                         Level(0)
                     } else {
-                        round(got as f64 / available as f64 * d.points.0 as f64 / 100.0)
+                        rounded(
+                            i128::from(got) * i128::from(d.points.0),
+                            i128::from(available),
+                        )
                     };
                     DimensionScore {
                         id: d.id.clone(),
@@ -478,6 +558,34 @@ mod tests {
     }
 
     #[test]
+    fn scores_are_exact_and_an_inverted_target_scores_nothing() {
+        let mut s = scheme();
+        // Amber on a 2.01-point threshold item: half is 1.005, rounded half away: 1.01 (a
+        // float computation gives 1.00).
+        s.dimensions[0].items[1].points = lv("2.01");
+        s.dimensions[0].items[0].points = lv("57.99");
+        let mut values = HashMap::new();
+        values.insert(
+            "essential_medicine_share".into(),
+            measured(45, 100, 100, Direction::Higher, targets("50", "40")),
+        );
+        // A group target of 15 below the floor of 20: the linear rule cannot apply.
+        values.insert(
+            "contract_rate".into(),
+            measured(30, 100, 100, Direction::Higher, targets("15", "10")),
+        );
+        let m = Member {
+            id: 1,
+            name: "甲".into(),
+            values,
+        };
+        let scored = score(&s, &[m]);
+        let items = &scored[0].dimensions[0].items;
+        assert_eq!(items[1].score, Some(lv("1.01")));
+        assert_eq!(items[0].score, None, "an inverted target is not scored");
+    }
+
+    #[test]
     fn schemes_are_checked_against_the_library() {
         let lib = Library::shipped().unwrap();
         Scheme::shipped().unwrap().check(&lib).unwrap();
@@ -485,12 +593,14 @@ mod tests {
         bad.dimensions[0].points = lv("50");
         bad.dimensions[1].items[0].indicator = "no_such".into();
         bad.dimensions[0].items[0].rule = Rule::Linear { floor: lv("45") };
+        bad.member_roles.push("primry".into());
         let e = bad.check(&lib).unwrap_err();
         let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
             [
                 "dimensions",
+                "member_roles[1]",
                 "dimensions[0].items",
                 "dimensions[0].items[0].rule",
                 "dimensions[1].items[0].indicator"
