@@ -503,10 +503,10 @@ fn referral_journey() {
     let moves = browser.find_all("button.reschedule-slot");
     assert!(!moves.is_empty(), "other slots to move to");
     browser.click(&moves[0]);
-    browser.wait_text("操作已完成");
+    // The page before showed "操作已完成" too: wait for the booking itself to change.
+    let moved = text_when(&browser, "#booking", |t| t != first);
     assert_eq!(status_of(&browser), "已预约");
-    let booking = browser.find("#booking");
-    assert_ne!(browser.text(&booking), first, "the booking moved");
+    assert!(moved.contains("BK"), "still one booking, moved: {moved}");
     log_out(&browser);
 
     // The specialist: arrival, completion with a summary, then a down-referral.
@@ -596,9 +596,7 @@ fn capacity_journey() {
     let save = browser.find("#add-schedule");
     browser.click(&save);
     // The refusal names the field (waited for: the page may still be loading under load).
-    browser.wait_text("转诊预留");
-    let errors = browser.find("#form-errors");
-    let text = browser.text(&errors);
+    let text = text_when(&browser, "#form-errors", |t| !t.is_empty());
     assert!(
         text.contains("转诊预留"),
         "the refusal names the field: {text}"
@@ -701,7 +699,7 @@ fn cockpit_journey() {
     browser.click(&summary);
     let form = format!("{row} form.target-form");
     let from = browser.find(&format!("{form} input[name=from]"));
-    browser.type_into(&from, "2024-11");
+    replace_value(&browser, &from, "2024-11");
     let target = browser.find(&format!("{form} input[name=target]"));
     replace_value(&browser, &target, "60");
     let amber = browser.find(&format!("{form} input[name=amber]"));
@@ -713,7 +711,7 @@ fn cockpit_journey() {
     let summary = browser.find(&format!("{row} summary"));
     browser.click(&summary);
     let from = browser.find(&format!("{form} input[name=from]"));
-    browser.type_into(&from, "2024-11");
+    replace_value(&browser, &from, "2024-11");
     let target = browser.find(&format!("{form} input[name=target]"));
     replace_value(&browser, &target, "60");
     let amber = browser.find(&format!("{form} input[name=amber]"));
@@ -801,16 +799,10 @@ fn cockpit_journey() {
     );
     let save = browser.find("#save-scheme");
     browser.click(&save);
-    text_when(&browser, "#scheme", |t| !t.is_empty());
-    let heading = browser.find_all("h2");
-    assert!(
-        heading
-            .iter()
-            .any(|h| browser.text(h).contains("本集团方案")),
-        "the group's version is in force"
-    );
+    // The page before the save showed a scheme too: wait for the group's own in force.
+    text_when(&browser, "#scheme-in-force", |t| t.contains("本集团方案"));
     let period = browser.find("#assessment-period");
-    browser.type_into(&period, "2026-H1");
+    replace_value(&browser, &period, "2026-H1");
     let run = browser.find("#run-assessment");
     browser.click(&run);
     text_when(&browser, "#assessment-title", |t| {

@@ -192,6 +192,7 @@ pub async fn add_ward(
 /// Which part of the organisation a report covers: a unit, else a group, else the caller's
 /// own scope.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportScope {
     pub group_id: Option<Id>,
     pub unit_id: Option<Id>,

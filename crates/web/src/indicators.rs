@@ -184,6 +184,8 @@ pub struct Board {
 
 /// What a board is asked for.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct BoardQuery {
     /// `city-1`, `group-3`, `unit-7` (default: the caller's own organisation).
     pub org: Option<String>,
@@ -221,14 +223,21 @@ async fn locate(
     let own = caller.principal.scope.path;
     let (kind, id) = match q.org.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(reference) => {
-            let r = state.store.resolve_org(reference).await.map_err(|_| {
-                AppError::Invalid(Invalid::one(FieldError::new(
-                    "org",
-                    "unknown",
-                    format!("找不到机构“{reference}”"),
-                    format!("no organisation “{reference}”"),
-                )))
-            })?;
+            let r = state
+                .store
+                .resolve_org(reference)
+                .await
+                .map_err(|e| match e {
+                    medgrid_store::StoreError::NotFound => {
+                        AppError::Invalid(Invalid::one(FieldError::new(
+                            "org",
+                            "unknown",
+                            format!("找不到机构“{reference}”"),
+                            format!("no organisation “{reference}”"),
+                        )))
+                    }
+                    other => other.into(),
+                })?;
             (r.kind, r.id)
         }
         None => match (own.unit, own.group) {
@@ -249,6 +258,16 @@ async fn locate(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
+    if department.is_some() && kind != OrgKind::Unit {
+        // Silently widening to the whole node would list more than was asked for.
+        return Err(Invalid::one(FieldError::new(
+            "department",
+            "needs_unit",
+            "科室只能与成员单位（org=unit-…）一起指定",
+            "a department can only be given with a unit (org=unit-…)",
+        ))
+        .into());
+    }
     let in_group = |g: Id| -> HashSet<Id> {
         tree.units
             .iter()
@@ -447,15 +466,25 @@ fn row(
 /// The period asked for; else the latest complete month with data, as the asked kind (the
 /// month under way is still filling up, so it is not shown unasked).
 fn choose_period(q: &BoardQuery, last: Option<Month>) -> Result<Period, AppError> {
-    if let Some(raw) = q.period.as_deref().filter(|s| !s.trim().is_empty()) {
-        return Ok(Period::parse("period", raw)?);
-    }
-    let kind = match q.period_kind.as_deref().filter(|s| !s.is_empty()) {
-        Some(k) => PeriodKind::parse("period_kind", k)?,
-        None => PeriodKind::Month,
+    let asked_kind = match q.period_kind.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(k) => Some(PeriodKind::parse("period_kind", k)?),
+        None => None,
     };
-    let this_month = Month::of_day(&medgrid_store::local_now().date().to_string())
-        .ok_or_else(|| AppError::Internal("today has no month".into()))?;
+    if let Some(raw) = q.period.as_deref().filter(|s| !s.trim().is_empty()) {
+        let period = Period::parse("period", raw)?;
+        if asked_kind.is_some_and(|k| k != period.kind()) {
+            return Err(Invalid::one(FieldError::new(
+                "period_kind",
+                "mismatch",
+                format!("统计期“{raw}”与所选类型不符"),
+                format!("the period “{raw}” is not of the kind asked for"),
+            ))
+            .into());
+        }
+        return Ok(period);
+    }
+    let kind = asked_kind.unwrap_or(PeriodKind::Month);
+    let this_month = Month::of_date(medgrid_store::local_now().date());
     let complete = this_month.plus(-1);
     Ok(kind.containing(last.map_or(complete, |l| l.min(complete))))
 }
@@ -868,15 +897,9 @@ pub async fn set_target(
             format!("no indicator “{}” in the library", input.indicator_id),
         ));
     }
-    let from = Month::of_day(input.from.trim()).filter(|_| input.from.trim().len() == 7);
-    if from.is_none() {
-        errors.push(FieldError::new(
-            "from",
-            "month",
-            "起始月份须为 YYYY-MM",
-            "must be a month, YYYY-MM",
-        ));
-    }
+    let from = Month::parse("from", &input.from)
+        .map_err(|e| errors.push(e))
+        .ok();
     let target = Level::parse("target", &input.target)
         .map_err(|e| errors.push(e))
         .ok();
@@ -925,6 +948,8 @@ pub async fn targets(
 
 /// What a drill-through asks for: a board's node and period, and one measure.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RecordsQuery {
     pub org: Option<String>,
     pub department: Option<String>,
@@ -963,6 +988,16 @@ pub async fn records(
         period_kind: None,
     };
     let at = locate(state, caller, &board_query, Action::PatientRead).await?;
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=2000).contains(&limit) {
+        return Err(Invalid::one(FieldError::new(
+            "limit",
+            "range",
+            "每次列出 1 至 2000 条",
+            "must be from 1 to 2000",
+        ))
+        .into());
+    }
     let measure = Measure::parse(q.measure.trim()).ok_or_else(|| {
         AppError::Invalid(Invalid::one(FieldError::new(
             "measure",
@@ -1001,11 +1036,8 @@ pub async fn records(
             },
         )
         .await?;
-    let limit = q.limit.unwrap_or(200).clamp(1, 2000);
-    let rows = state
-        .store
-        .record_rows(&found[..found.len().min(limit)])
-        .await?;
+    let listed = &found[..found.len().min(limit)];
+    let rows = state.store.record_rows(listed).await?;
     state
         .store
         .audit(&medgrid_store::AuditEntry {
@@ -1020,7 +1052,17 @@ pub async fn records(
             )),
             target: Some(at.path),
             outcome: medgrid_store::Outcome::Ok,
-            detail: Some(format!("{} of {} records listed", rows.len(), found.len())),
+            // Which patients' records were shown, not only how many.
+            detail: Some(format!(
+                "{} of {} records listed: {}",
+                rows.len(),
+                found.len(),
+                listed
+                    .iter()
+                    .map(|r| format!("{r:?}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
         })
         .await?;
     Ok(RecordList {

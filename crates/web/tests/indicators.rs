@@ -155,8 +155,12 @@ async fn board_scope_errors_and_exports(db: &TestDb) {
 
     for (query, field) in [
         ("period=2025-13", "period"),
+        ("period=2025-+3", "period"),
         ("period_kind=decade", "period_kind"),
+        ("period=2025-03&period_kind=quarter", "period_kind"),
         ("org=unit-999999", "org"),
+        (format!("org={g}&department=XXG").as_str(), "department"),
+        ("perod=2025-Q1", "perod"),
     ] {
         let r = w
             .get(
@@ -626,6 +630,23 @@ async fn records_behind_a_number(db: &TestDb) {
         (bad.status.as_u16(), fields(&bad)),
         (422, vec!["measure".to_owned()])
     );
+    for (query, field) in [
+        (format!("org={unit}&period=2025-Q2"), "measure"),
+        (
+            format!("org={unit}&period=2025-Q2&measure=visits&limit=0"),
+            "limit",
+        ),
+        (
+            format!("org={unit}&period=2025-Q2&measure=visits&limit=2001"),
+            "limit",
+        ),
+    ] {
+        let r = w
+            .get(&format!("/api/v1/indicators/records?{query}"), &w.doctor)
+            .await;
+        assert_eq!(r.status, 422, "{query}: {}", r.text);
+        assert_eq!(fields(&r), [field], "{query}");
+    }
     let audit = w
         .store
         .list_audit(&medgrid_store::AuditFilter {
@@ -642,6 +663,11 @@ async fn records_behind_a_number(db: &TestDb) {
             .count()
             >= 4
     );
+    // The entry says whose records were shown, not only how many.
+    assert!(audit.iter().any(|e| e
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("records listed: ") && d.contains('('))));
 }
 
 on_both!(

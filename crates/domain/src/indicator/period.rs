@@ -41,12 +41,28 @@ impl Month {
 
     /// The month of a `YYYY-MM…` day or moment as the databases store them.
     pub fn of_day(day: &str) -> Option<Month> {
-        let year = day.get(0..4)?.parse().ok()?;
+        fn digits(s: &str) -> Option<&str> {
+            s.bytes().all(|b| b.is_ascii_digit()).then_some(s)
+        }
+        let year = digits(day.get(0..4)?)?.parse().ok()?;
         if day.get(4..5)? != "-" {
             return None;
         }
-        let month = day.get(5..7)?.parse().ok()?;
+        let month = digits(day.get(5..7)?)?.parse().ok()?;
         Month::new(year, month)
+    }
+
+    /// A month as typed, `YYYY-MM`, by the same rules as a month period.
+    pub fn parse(field: &str, raw: &str) -> Result<Month, FieldError> {
+        match Period::parse(field, raw) {
+            Ok(Period::Month(m)) => Ok(m),
+            _ => Err(FieldError::new(
+                field,
+                "month",
+                format!("“{}”不是月份，须为 YYYY-MM（如 2025-03）", raw.trim()),
+                format!("“{}” is not a month: YYYY-MM (e.g. 2025-03)", raw.trim()),
+            )),
+        }
     }
 
     pub fn of_date(day: chrono::NaiveDate) -> Month {
@@ -189,7 +205,7 @@ impl Period {
         };
         let month = |s: &str| -> Result<Month, FieldError> {
             let (y, m) = s.split_once('-').ok_or_else(bad)?;
-            if m.len() != 2 {
+            if m.len() != 2 || !m.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             Month::new(year(y)?, m.parse().map_err(|_| bad())?).ok_or_else(bad)

@@ -211,6 +211,7 @@ pub async fn revoke_token(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries older than this id (paging).
     pub before: Option<Id>,

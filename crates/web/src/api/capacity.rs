@@ -84,6 +84,7 @@ pub async fn add_ward(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ComplianceParams {
     group_id: Option<Id>,
     unit_id: Option<Id>,
@@ -112,6 +113,7 @@ pub async fn compliance(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PoolParams {
     /// Defaults to the caller's group.
     group_id: Option<Id>,

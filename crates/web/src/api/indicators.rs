@@ -20,6 +20,8 @@ use crate::indicators::{
 use crate::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct LibraryQuery {
     /// Show this group's own targets where it has set them.
     pub group_id: Option<Id>,
@@ -37,18 +39,8 @@ pub async fn library(
     Params(q): Params<LibraryQuery>,
 ) -> Result<Json<Vec<LibraryEntry>>, AppError> {
     let month = match q.month.as_deref() {
-        Some(m) => Month::of_day(m).filter(|_| m.len() == 7).ok_or_else(|| {
-            AppError::Invalid(medgrid_domain::Invalid::one(
-                medgrid_domain::FieldError::new(
-                    "month",
-                    "month",
-                    "月份须为 YYYY-MM",
-                    "must be a month, YYYY-MM",
-                ),
-            ))
-        })?,
-        None => Month::of_day(&medgrid_store::local_now().date().to_string())
-            .ok_or_else(|| AppError::Internal("today has no month".into()))?,
+        Some(m) => Month::parse("month", m)?,
+        None => Month::of_date(medgrid_store::local_now().date()),
     };
     let settings = match q.group_id {
         Some(g) => indicators::targets(&state, &caller, g).await?,

@@ -331,12 +331,21 @@ where
                 let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
                 let (field, reason) = match detail.split_once(": ") {
                     Some((path, reason)) if !path.is_empty() && path != "." => (path, reason),
-                    _ => ("query", detail),
+                    // "missing field `measure`", "unknown field `perod`, expected …": serde
+                    // names the parameter in backticks.
+                    _ => (detail.split('`').nth(1).unwrap_or("query"), detail),
+                };
+                let zh = if reason.starts_with("missing field") {
+                    format!("缺少查询参数 {field}")
+                } else if reason.starts_with("unknown field") {
+                    format!("没有名为 {field} 的查询参数")
+                } else {
+                    format!("查询参数 {field} 格式不符")
                 };
                 Err(AppError::Invalid(Invalid::one(FieldError::new(
                     field,
                     "type",
-                    format!("查询参数缺失或格式不符：{reason}"),
+                    zh,
                     reason.to_owned(),
                 ))))
             }

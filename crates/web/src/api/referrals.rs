@@ -21,6 +21,7 @@ use crate::referrals::{self, ReferralInput, View};
 use crate::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `outgoing` (default), `incoming`, `group` or `overdue`.
     view: Option<View>,
@@ -292,6 +293,7 @@ pub async fn mark_read(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttachParams {
     /// The file's name as the user knows it, e.g. `心电图.pdf`.
     file_name: String,

@@ -106,6 +106,7 @@ pub async fn import_layout(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnitQuery {
     pub group_id: Option<Id>,
     pub role: Option<String>,
@@ -176,6 +177,7 @@ pub async fn create_department(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PractitionerQuery {
     pub unit_id: Option<Id>,
     pub name: Option<String>,

@@ -29,12 +29,32 @@ pub struct CockpitQuery {
 }
 
 impl CockpitQuery {
+    /// The cockpit's address for this query, every value encoded.
+    fn href(&self) -> String {
+        let pairs: Vec<(&str, &str)> = [
+            ("org", &self.org),
+            ("department", &self.department),
+            ("period", &self.period),
+            ("period_kind", &self.period_kind),
+            ("rank", &self.rank),
+            ("done", &self.done),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
+        let qs = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        format!("/cockpit?{qs}")
+    }
+
     fn board(&self) -> BoardQuery {
+        let period = self.period.clone().filter(|p| !p.trim().is_empty());
         BoardQuery {
             org: self.org.clone(),
             department: self.department.clone(),
-            period: self.period.clone(),
-            period_kind: self.period_kind.clone(),
+            // The page's form sends the kind it shows with every period typed: a typed
+            // period is the choice, the kind only picks the latest when none is typed.
+            period_kind: self.period_kind.clone().filter(|_| period.is_none()),
+            period,
         }
     }
 }
@@ -148,20 +168,20 @@ fn ranking(b: &Board, indicator: &str) -> Vec<RankBar> {
     bars
 }
 
-/// The link to the same view of another node.
-fn link(q: &CockpitQuery, b: &Board, org: &str) -> String {
+/// The link to the same view of another node (`unit-7` or `unit-7/XXG`), ranked by `rank`.
+fn link(b: &Board, org: &str, rank: &str) -> String {
     let (org, department) = match org.split_once('/') {
-        Some((u, d)) => (u, Some(d)),
+        Some((u, d)) => (u, Some(d.to_owned())),
         None => (org, None),
     };
-    let mut s = format!("/cockpit?org={org}&period={}", b.period);
-    if let Some(d) = department {
-        s.push_str(&format!("&department={d}"));
+    CockpitQuery {
+        org: Some(org.to_owned()),
+        department,
+        period: Some(b.period.clone()),
+        rank: Some(rank.to_owned()),
+        ..CockpitQuery::default()
     }
-    if let Some(r) = q.rank.as_deref().filter(|r| !r.is_empty()) {
-        s.push_str(&format!("&rank={r}"));
-    }
-    s
+    .href()
 }
 
 pub async fn cockpit(
@@ -217,8 +237,12 @@ async fn render(
         .or_else(|| b.rows.first().map(|r| r.indicator_id.clone()))
         .unwrap_or_default();
     let bars = ranking(&b, &rank);
-    let links: Vec<String> = bars.iter().map(|bar| link(q, &b, &bar.org)).collect();
-    let crumbs: Vec<String> = b.breadcrumbs.iter().map(|c| link(q, &b, &c.org)).collect();
+    let links: Vec<String> = bars.iter().map(|bar| link(&b, &bar.org, &rank)).collect();
+    let crumbs: Vec<String> = b
+        .breadcrumbs
+        .iter()
+        .map(|c| link(&b, &c.org, &rank))
+        .collect();
     let sparks: Vec<(String, Spark)> = b
         .trends
         .iter()
@@ -228,10 +252,18 @@ async fn render(
         Some((u, d)) => (u.to_owned(), Some(d.to_owned())),
         None => (b.node.org.clone(), None),
     };
-    let export_query = match &node_dept {
-        Some(d) => format!("org={node_org}&department={d}&period={}", b.period),
-        None => format!("org={node_org}&period={}", b.period),
+    let here = CockpitQuery {
+        org: Some(node_org.clone()),
+        department: node_dept.clone(),
+        period: Some(b.period.clone()),
+        ..CockpitQuery::default()
     };
+    let export_query = here.href().trim_start_matches("/cockpit?").to_owned();
+    let back = CockpitQuery {
+        rank: Some(rank.clone()),
+        ..here
+    }
+    .href();
     let flow_max = b
         .flows
         .iter()
@@ -254,13 +286,6 @@ async fn render(
         }
         _ => None,
     };
-    let back = format!(
-        "/cockpit?{export_query}{}",
-        q.rank
-            .as_deref()
-            .map(|r| format!("&rank={r}"))
-            .unwrap_or_default()
-    );
     let html = state.templates.render(
         "cockpit.html",
         context! {
@@ -372,12 +397,13 @@ pub async fn set_target(
     Form(f): Form<TargetForm>,
 ) -> Result<Response, UiError> {
     check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
-    // Only a cockpit address is followed back: never an address from elsewhere.
-    let back = if f.back.starts_with("/cockpit?") {
-        f.back.clone()
-    } else {
-        "/cockpit".to_owned()
-    };
+    // Only a cockpit view is followed back, rebuilt from its parsed query before anything is
+    // written: never an address from elsewhere, nor one that cannot be a redirect.
+    let q: CockpitQuery = f
+        .back
+        .strip_prefix("/cockpit?")
+        .and_then(return_query)
+        .unwrap_or_default();
     let input = indicators::TargetInput {
         indicator_id: f.indicator_id,
         from: f.from,
@@ -386,14 +412,15 @@ pub async fn set_target(
         note: f.note,
     };
     match indicators::set_target(&state, &caller, f.group_id, &input).await {
-        Ok(_) => Ok(Redirect::to(&format!("{back}&done=1")).into_response()),
-        Err(AppError::Invalid(inv)) => {
-            let q: CockpitQuery = back
-                .strip_prefix("/cockpit?")
-                .and_then(return_query)
-                .unwrap_or_default();
-            render(&state, &caller, &q, inv.0).await
-        }
+        Ok(_) => Ok(Redirect::to(
+            &CockpitQuery {
+                done: Some("1".into()),
+                ..q
+            }
+            .href(),
+        )
+        .into_response()),
+        Err(AppError::Invalid(inv)) => render(&state, &caller, &q, inv.0).await,
         Err(e) => Err(page(&state, &caller, e)),
     }
 }

@@ -240,6 +240,8 @@ pub struct Nav {
     /// Managers keep timetables and wards; those who steer read the reports.
     pub can_capacity: bool,
     pub can_reports: bool,
+    /// Assessments rank a group's members: for those who may read the whole group.
+    pub can_assessments: bool,
     pub can_catalogues: bool,
     /// Those who steer, pay or regulate see the cockpit, from their own organisation down.
     pub can_cockpit: bool,
@@ -261,6 +263,13 @@ pub fn nav(c: &Caller) -> Nav {
             && (own.unit.is_some() || own.group.is_some()),
         can_reports: authorize(&c.principal, Action::ReportRead, &own).is_ok()
             && own.group.is_some(),
+        can_assessments: own.group.is_some()
+            && authorize(
+                &c.principal,
+                Action::ReportRead,
+                &OrgPath { unit: None, ..own },
+            )
+            .is_ok(),
         can_catalogues: own.group.is_some(),
         can_cockpit: authorize(&c.principal, Action::ReportRead, &own).is_ok(),
     }
