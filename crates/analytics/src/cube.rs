@@ -99,8 +99,11 @@ impl IdIndex {
     const NONE: u32 = u32::MAX;
 
     fn insert(&mut self, id: i64, slot: u32) {
+        // One stray large id must not make the vector huge: dense while ids stay within a
+        // few times the number of entries.
+        let entries = self.dense.len() + self.sparse.len();
         match usize::try_from(id) {
-            Ok(i) if id < DENSE_IDS => {
+            Ok(i) if id < DENSE_IDS && i <= 4 * entries + 1_000_000 => {
                 if self.dense.len() <= i {
                     self.dense.resize(i + 1, Self::NONE);
                 }
@@ -113,10 +116,11 @@ impl IdIndex {
     }
 
     fn get(&self, id: i64) -> Option<u32> {
-        match usize::try_from(id) {
-            Ok(i) if id < DENSE_IDS => self.dense.get(i).copied().filter(|s| *s != Self::NONE),
-            _ => self.sparse.get(&id).copied(),
-        }
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.dense.get(i).copied())
+            .filter(|s| *s != Self::NONE)
+            .or_else(|| self.sparse.get(&id).copied())
     }
 }
 
@@ -145,8 +149,9 @@ struct Shape {
     kinds: Vec<UnitKind>,
     keep: Vec<bool>,
     trace: Option<Trace>,
-    /// The first day of the month after each month of the span: contracts in force that day
-    /// count in the month.
+    /// The first day of the month after each month of the span: a contract counts in a month
+    /// when it was signed before that day and ends on it or later, i.e. it is in force on the
+    /// month's last day.
     next_firsts: Vec<NaiveDate>,
 }
 
@@ -441,13 +446,8 @@ impl Builder {
         }
     }
 
-    /// How many residents were fed: `count_residents` splits them into parts.
-    pub fn residents(&self) -> usize {
-        self.residents.len()
-    }
-
     /// Counts the stock measures of the residents in `range` (positions in feeding order).
-    pub fn count_residents(&self, t: &mut Tally, range: std::ops::Range<usize>) {
+    fn count_residents(&self, t: &mut Tally, range: std::ops::Range<usize>) {
         let shape = &self.shape;
         let first = shape.span.first;
         // Follow-ups due in the eleven months before the span still count in its windows.
@@ -455,7 +455,7 @@ impl Builder {
         let width = shape.months + 11;
         let mut due = vec![0i32; width];
         let mut done = vec![0i32; width];
-        for r in self.residents.get(range).unwrap_or_default() {
+        for r in &self.residents[range] {
             let record = Record::Resident(r.id);
             for (m, next_first) in shape.next_firsts.iter().enumerate() {
                 let month = first.plus(m as i32);
@@ -537,15 +537,34 @@ impl Builder {
 
     /// The cube and the records counted in the traced cells, in id order by kind.
     pub fn finish_traced(self) -> (Cube, Vec<Record>) {
-        let mut t = self.tally();
-        self.count_residents(&mut t, 0..self.residents.len());
-        self.finish_with(vec![t])
+        self.finish_with(Vec::new(), 1)
     }
 
-    /// The cube from the builder's own counts and `tallies`, which must include the
-    /// residents' stock measures (`count_residents` over every resident); and the traced
+    /// The cube from the builder's own counts and `tallies` (counted apart with `count_*`),
+    /// with the residents' stock measures counted here on `threads` threads; and the traced
     /// records.
-    pub fn finish_with(self, tallies: Vec<Tally>) -> (Cube, Vec<Record>) {
+    pub fn finish_with(self, mut tallies: Vec<Tally>, threads: usize) -> (Cube, Vec<Record>) {
+        let threads = threads.max(1);
+        let n = self.residents.len();
+        let this = &self;
+        let stocks: Vec<Tally> = std::thread::scope(|s| {
+            let parts: Vec<_> = (0..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        let mut tally = this.tally();
+                        this.count_residents(&mut tally, n * t / threads..n * (t + 1) / threads);
+                        tally
+                    })
+                })
+                .collect();
+            // A part that panicked has lost its counts: the cube would be short, so the
+            // panic goes on.
+            parts
+                .into_iter()
+                .map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        tallies.extend(stocks);
         let Builder {
             shape, mut tally, ..
         } = self;

@@ -60,6 +60,10 @@ impl Rollup {
     /// lie before the data begins.
     fn total_shifted(&self, measure: Measure, period: Period, shift: i32) -> i64 {
         if measure.is_stock() {
+            // A period wholly after the data has no stock to read, like its flows.
+            if self.last.is_some_and(|l| period.first() > l) {
+                return 0;
+            }
             let last = self.last.map_or(period.last(), |l| l.min(period.last()));
             return self.at(measure, last.plus(shift));
         }
@@ -75,11 +79,6 @@ impl Rollup {
 
     fn at(&self, measure: Measure, month: Month) -> i64 {
         self.sums.get(&(measure, month)).copied().unwrap_or(0)
-    }
-
-    /// The last month with any cell: the newest data the scope has.
-    pub fn last_month(&self) -> Option<Month> {
-        self.sums.keys().map(|(_, m)| *m).max()
     }
 }
 

@@ -95,8 +95,10 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_chronic_codes() {
-        for m in Measure::ALL {
+        for (i, m) in Measure::ALL.iter().enumerate() {
             assert_eq!(Measure::parse(m.name()), Some(*m));
+            // The cube indexes its cells by `measure as usize`.
+            assert_eq!(*m as usize, i);
         }
         assert!(is_chronic("I10.x00") && is_chronic("E11.9") && is_chronic("I15"));
         assert!(!is_chronic("I16") && !is_chronic("E15") && !is_chronic("J18") && !is_chronic(""));

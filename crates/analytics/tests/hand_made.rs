@@ -386,3 +386,61 @@ fn a_trace_lists_the_records_behind_a_cell() {
         3
     );
 }
+
+#[test]
+fn counting_apart_on_threads_equals_counting_in_the_builder() {
+    // One more visit, at a department the city has nowhere else, counted in a tally of its
+    // own: the tallies merge departments by name.
+    let extra = EncounterFact {
+        id: 9_999,
+        resident: 2,
+        place_unit: Some(LEAD),
+        department: Some("ZZK"),
+        kind: EncounterKind::Visit,
+        in_region: true,
+        diagnosis: "E11.9",
+        started_on: d("2024-08-08"),
+        ended_on: d("2024-08-08"),
+    };
+    let mut whole = feed(Builder::new(span(), units(), None));
+    whole.encounter(extra);
+    let whole = whole.finish();
+    let apart = feed(Builder::new(span(), units(), None));
+    let mut t = apart.tally();
+    apart.count_encounter(&mut t, extra);
+    let (apart, _) = apart.finish_with(vec![t, Builder::new(span(), units(), None).tally()], 3);
+    assert_eq!(apart, whole);
+    assert_eq!(
+        get(&whole, LEAD, "ZZK", "2024-08", Measure::ClinicVisits),
+        1
+    );
+}
+
+#[test]
+fn management_counts_a_follow_up_for_twelve_months_exactly() {
+    let mut b = Builder::new(span(), units(), None);
+    b.resident(resident(1, "1980-01-01", true, false));
+    b.follow_up(follow_up(1, Program::Hypertension, "2024-02-10", true));
+    let c = b.finish();
+    // Due in February 2024: in the windows of February 2024 … January 2025, not February 2025.
+    assert_eq!(
+        get(&c, CENTRE, "", "2024-01", Measure::HypertensionManaged),
+        0
+    );
+    assert_eq!(
+        get(&c, CENTRE, "", "2024-02", Measure::HypertensionManaged),
+        1
+    );
+    assert_eq!(
+        get(&c, CENTRE, "", "2025-01", Measure::HypertensionManaged),
+        1
+    );
+    assert_eq!(
+        get(&c, CENTRE, "", "2025-01", Measure::HypertensionStandard),
+        1
+    );
+    assert_eq!(
+        get(&c, CENTRE, "", "2025-02", Measure::HypertensionManaged),
+        0
+    );
+}
