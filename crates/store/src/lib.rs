@@ -245,6 +245,13 @@ impl From<Invalid> for StoreError {
 /// with the field and the words people see.
 const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str, &str)] = &[
     (
+        "uq_assessment_scheme_version",
+        "assessment_scheme.group_id, assessment_scheme.version",
+        "scheme",
+        "考核方案已被他人同时保存，请刷新后重试",
+        "the scheme was saved by someone else meanwhile; reload and try again",
+    ),
+    (
         "uq_referral_catalogue_version",
         "referral_catalogue.group_id, referral_catalogue.kind, referral_catalogue.version",
         "base_version",
