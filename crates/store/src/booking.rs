@@ -750,6 +750,59 @@ impl Store {
         let until = now + chrono::Duration::minutes(minutes);
         write!(self, |p| {
             let mut tx = p.begin().await?;
+            // A referral's hold is judged like its booking: the referral must exist, be
+            // addressed to the slot's unit and be accepted (or booked, when it is moving).
+            if let Some(referral_id) = referral_id {
+                let row = sqlx::query(
+                    "SELECT f.status, f.to_unit_id, \
+                     (SELECT c.unit_id FROM slot s JOIN care_session c ON c.id = s.session_id \
+                      WHERE s.id = $2) AS slot_unit \
+                     FROM referral f WHERE f.id = $1 AND f.kind = 'referral' \
+                     AND f.source_encounter_id IS NULL",
+                )
+                .bind(referral_id)
+                .bind(slot_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let refused = match &row {
+                    None => Some(FieldError::new(
+                        "referral_id",
+                        "not_found",
+                        "转诊不存在",
+                        "no such referral",
+                    )),
+                    Some(r) => {
+                        let slot_unit: Option<Id> = r.try_get("slot_unit")?;
+                        let to_unit: Option<Id> = r.try_get("to_unit_id")?;
+                        let status: String = r.try_get("status")?;
+                        if slot_unit.is_none() {
+                            tx.rollback().await?;
+                            return Err(StoreError::NotFound);
+                        }
+                        if slot_unit != to_unit {
+                            Some(FieldError::new(
+                                "referral_id",
+                                "not_for_this_slot",
+                                "该转诊未转往此号源所在机构",
+                                "the referral is not addressed to this slot's unit",
+                            ))
+                        } else if status != "accepted" && status != "booked" {
+                            Some(FieldError::new(
+                                "referral_id",
+                                "not_accepted",
+                                "转诊须先由接收方接收后才能暂留号源",
+                                "the referral must be accepted before a slot is held for it",
+                            ))
+                        } else {
+                            None
+                        }
+                    }
+                };
+                if let Some(e) = refused {
+                    tx.rollback().await?;
+                    return Err(StoreError::Invalid(Invalid::one(e)));
+                }
+            }
             let won = sqlx::query(
                 "UPDATE slot SET status = 'held', hold_until = $2, hold_token = $3, hold_referral_id = $4 \
                  WHERE id = $1 AND (status = 'free' OR (status = 'held' AND hold_until <= $5)) \
@@ -764,8 +817,16 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(won) = won else {
+                let exists: Option<Id> = sqlx::query_scalar("SELECT id FROM slot WHERE id = $1")
+                    .bind(slot_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 tx.rollback().await?;
-                return Err(hold_lost());
+                return Err(if exists.is_some() {
+                    hold_lost()
+                } else {
+                    StoreError::NotFound
+                });
             };
             let starts_at: NaiveDateTime = won.try_get("starts_at")?;
             let reserved: bool = won.try_get("reserved")?;

@@ -74,6 +74,13 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_cube_version.sql"),
         sqlite_rebuilds: false,
     },
+    Migration {
+        version: 9,
+        name: "referral_idempotency",
+        sqlite: include_str!("../migrations/sqlite/0009_referral_idempotency.sql"),
+        postgres: include_str!("../migrations/postgres/0009_referral_idempotency.sql"),
+        sqlite_rebuilds: false,
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

@@ -44,6 +44,8 @@ pub struct ReferralDraft {
     pub up_referral_id: Option<Id>,
     /// Send at once rather than keep a draft.
     pub send: bool,
+    /// The same key on a repeated request returns the referral the first one wrote.
+    pub idempotency_key: Option<String>,
 }
 
 /// A referral as its parties see it.
@@ -573,6 +575,23 @@ impl Store {
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .map(str::to_owned);
+        let key = match draft.idempotency_key.as_deref().map(str::trim) {
+            Some(k) if k.is_empty() || k.chars().count() > 100 => {
+                inv.push(FieldError::new(
+                    "idempotency_key",
+                    "invalid",
+                    "幂等键须为 1 到 100 个字符",
+                    "must be 1 to 100 characters",
+                ));
+                None
+            }
+            k => k.map(str::to_owned),
+        };
+        if let Some(k) = &key {
+            if let Some(earlier) = self.referral_by_key(draft, k).await? {
+                return Ok(earlier);
+            }
+        }
         let catalogues = self.catalogues_for_unit(draft.from_unit_id).await?;
         write!(self, |p| {
             let mut tx = p.begin().await?;
@@ -727,13 +746,14 @@ impl Store {
             } else {
                 Status::Draft
             };
-            let id: Id = sqlx::query_scalar(
+            let id: Result<Id, sqlx::Error> = sqlx::query_scalar(
                 "INSERT INTO referral (resident_id, group_id, direction, priority, from_unit_id, \
                  from_practitioner_id, to_unit_id, to_department_code, diagnosis, requested_at, \
                  status, kind, reason, summary, care_plan, outside_catalogue_reason, \
                  patient_choice, continuous_deductible, coordinator_id, created_by, advice_id, \
-                 up_referral_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $10) RETURNING id",
+                 up_referral_id, updated_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, \
+                 $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+                 $10, $23) RETURNING id",
             )
             .bind(draft.resident_id)
             .bind(group_id)
@@ -757,8 +777,25 @@ impl Store {
             .bind(actor.user_id)
             .bind(draft.advice_id)
             .bind(draft.up_referral_id)
+            .bind(key.as_deref())
             .fetch_one(&mut *tx)
-            .await?;
+            .await;
+            // A twin request committed first: answer with its referral, keeping nothing.
+            let id = match id {
+                Err(e)
+                    if key.is_some()
+                        && e.as_database_error()
+                            .is_some_and(|d| d.is_unique_violation()) =>
+                {
+                    tx.rollback().await?;
+                    let k = key.as_deref().unwrap_or_default();
+                    return match self.referral_by_key(draft, k).await? {
+                        Some(earlier) => Ok(earlier),
+                        None => Err(StoreError::NotFound),
+                    };
+                }
+                other => other?,
+            };
             let f = sqlx::query(&format!("{REFERRAL_SELECT} WHERE f.id = $1"))
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -793,6 +830,39 @@ impl Store {
             tx.commit().await?;
             Ok(f)
         })
+    }
+
+    /// The referral an earlier request with this idempotency key wrote in the referring
+    /// unit's group; the key names one request, so the same key with another patient or
+    /// from another unit is refused.
+    async fn referral_by_key(
+        &self,
+        draft: &ReferralDraft,
+        key: &str,
+    ) -> Result<Option<Referral>, StoreError> {
+        let earlier: Option<Id> = read!(self, |p| {
+            sqlx::query_scalar(
+                "SELECT f.id FROM referral f JOIN unit u ON u.group_id = f.group_id \
+                 WHERE u.id = $1 AND f.idempotency_key = $2",
+            )
+            .bind(draft.from_unit_id)
+            .bind(key)
+            .fetch_optional(p)
+            .await?
+        });
+        let Some(id) = earlier else {
+            return Ok(None);
+        };
+        let f = self.referral(id).await?;
+        if f.resident_id != draft.resident_id || f.from_unit_id != draft.from_unit_id {
+            return Err(StoreError::Conflict(FieldError::new(
+                "idempotency_key",
+                "reused",
+                "该幂等键已用于另一份转诊",
+                "the key was already used for another referral",
+            )));
+        }
+        Ok(Some(f))
     }
 
     /// One referral, or `NotFound`.

@@ -87,10 +87,13 @@ fn own_unit(caller: &Caller) -> Result<Id, AppError> {
     })
 }
 
+/// Writes a referral from the caller's unit. A request repeated with the same
+/// `idempotency_key` returns the referral the first one wrote.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
     input: &ReferralInput,
+    idempotency_key: Option<String>,
 ) -> Result<Referral, AppError> {
     let from_unit_id = own_unit(caller)?;
     caller
@@ -128,6 +131,7 @@ pub async fn create(
         advice_id: input.advice_id,
         up_referral_id: input.up_referral_id,
         send: input.send,
+        idempotency_key,
     };
     Ok(state
         .store

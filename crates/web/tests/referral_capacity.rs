@@ -603,9 +603,134 @@ async fn holding_a_slot_for_a_referral(db: &TestDb) {
         "free",
         "the refused hold left the slot free"
     );
+
+    // A hold names a real referral addressed to the slot's unit, and a real slot.
+    let system = medgrid_store::Actor::system("test");
+    let policy = medgrid_domain::capacity::Policy::default();
+    let unknown = w
+        .store
+        .hold_slot(&system, &policy, other, Some(999_999), 10, local_now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, medgrid_store::StoreError::Invalid(i) if i.0[0].field == "referral_id" && i.0[0].code == "not_found"),
+        "{unknown:?}"
+    );
+    let department = w.store.departments(w.primary.id).await.unwrap()[0]
+        .code
+        .clone();
+    let (_, elsewhere) = w
+        .store
+        .open_care_session(
+            &system,
+            &w.primary,
+            &medgrid_store::booking::SessionDraft {
+                department_code: department,
+                practitioner_id: None,
+                starts_at: (local_now().date() + chrono::Days::new(2))
+                    .and_hms_opt(9, 0, 0)
+                    .unwrap(),
+                slot_minutes: 10,
+                capacity: 6,
+                reserved: 0,
+            },
+            &policy,
+        )
+        .await
+        .unwrap();
+    let misplaced = w
+        .store
+        .hold_slot(
+            &system,
+            &policy,
+            elsewhere[0].id,
+            Some(w.referral),
+            10,
+            local_now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&misplaced, medgrid_store::StoreError::Invalid(i) if i.0[0].code == "not_for_this_slot"),
+        "{misplaced:?}"
+    );
+    let gone = w
+        .store
+        .hold_slot(&system, &policy, 999_999, None, 10, local_now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(gone, medgrid_store::StoreError::NotFound),
+        "{gone:?}"
+    );
+    let after = w.store.slots(w.session).await.unwrap();
+    assert_eq!(
+        after.iter().find(|s| s.id == other).unwrap().status,
+        "free",
+        "refused holds change nothing"
+    );
+    assert_eq!(
+        w.store.slots(elsewhere[0].session_id).await.unwrap()[0].status,
+        "free"
+    );
+}
+
+/// A referral request sent twice, even at the same moment, writes one referral; the key
+/// cannot be spent on another patient.
+async fn a_retried_referral_is_written_once(db: &TestDb) {
+    let w = world(db).await;
+    let body = json!({
+        "resident_id": support::RESIDENT,
+        "to_unit_id": w.lead.id,
+        "to_department_code": "XXG",
+        "diagnosis": "I21.0",
+        "reason": "胸痛复发",
+    });
+    let (a, b) = tokio::join!(
+        w.post("/api/v1/referrals", &w.doctor, Some("ref-1"), &body),
+        w.post("/api/v1/referrals", &w.doctor, Some("ref-1"), &body),
+    );
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(b.status, StatusCode::CREATED, "{}", b.text);
+    assert_eq!(a.json()["id"], b.json()["id"], "one referral for one key");
+    let again = w
+        .post("/api/v1/referrals", &w.doctor, Some("ref-1"), &body)
+        .await;
+    assert_eq!(again.json()["id"], a.json()["id"]);
+    let other = w
+        .post("/api/v1/referrals", &w.doctor, Some("ref-2"), &body)
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
+    assert_ne!(other.json()["id"], a.json()["id"]);
+    let live = w
+        .store
+        .referrals(&medgrid_store::referral::ReferralFilter {
+            resident_id: Some(support::RESIDENT),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        live.iter()
+            .filter(|f| f.reason.as_deref() == Some("胸痛复发"))
+            .count(),
+        2,
+        "two keys, two referrals"
+    );
+    let blank = w
+        .post("/api/v1/referrals", &w.doctor, Some("  "), &body)
+        .await;
+    assert_eq!(
+        blank.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        blank.text
+    );
+    assert_eq!(fields(&blank), ["idempotency_key"]);
 }
 
 on_both!(
+    a_retried_referral_is_written_once,
     holding_a_slot_for_a_referral,
     timetables_and_the_compliance_report,
     beds_for_a_referral,

@@ -44,17 +44,33 @@ pub async fn list(
 }
 
 /// Writes a referral (or advice request) from the caller's unit; sent at once unless
-/// `send` is false.
+/// `send` is false. With an `Idempotency-Key` header a retried request returns the referral
+/// the first one wrote rather than a second referral.
 #[utoipa::path(post, path = "/api/v1/referrals", tag = "referral", request_body = ReferralInput,
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same on every retry of one request")),
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
+    headers: HeaderMap,
     Body(input): Body<ReferralInput>,
 ) -> Result<(StatusCode, Json<Referral>), AppError> {
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                AppError::Invalid(Invalid::one(FieldError::new(
+                    "Idempotency-Key",
+                    "invalid",
+                    "Idempotency-Key 须为可见 ASCII 字符",
+                    "Idempotency-Key must be visible ASCII",
+                )))
+            })
+        })
+        .transpose()?;
     Ok((
         StatusCode::CREATED,
-        Json(referrals::create(&state, &caller, &input).await?),
+        Json(referrals::create(&state, &caller, &input, key).await?),
     ))
 }
 

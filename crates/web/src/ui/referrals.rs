@@ -121,7 +121,15 @@ pub async fn new_page(
             values.to_department_code = f.to_department_code.clone();
         }
     }
-    render_new(&state, &caller, values, q.q.unwrap_or_default(), Vec::new()).await
+    render_new(
+        &state,
+        &caller,
+        values,
+        q.q.unwrap_or_default(),
+        Vec::new(),
+        None,
+    )
+    .await
 }
 
 async fn render_new(
@@ -130,7 +138,18 @@ async fn render_new(
     values: ReferralInput,
     search: String,
     errors: Vec<FieldError>,
+    request_key: Option<String>,
 ) -> Result<Response, UiError> {
+    // One key per form shown: a form sent twice (a double click, a resend after a lost
+    // answer) writes one referral; a form shown again after errors keeps its key, since
+    // nothing was written.
+    let request_key = request_key.unwrap_or_else(|| {
+        format!(
+            "ui-{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        )
+    });
     let group = caller.principal.scope.path.group;
     let found = if search.trim().is_empty() {
         Vec::new()
@@ -172,7 +191,7 @@ async fn render_new(
     };
     let html = state.templates.render(
         "referral_new.html",
-        context! { nav => nav(caller), active => "referrals", values, search, found, resident, units, errors },
+        context! { nav => nav(caller), active => "referrals", values, search, found, resident, units, errors, request_key },
     )?;
     Ok((status, html).into_response())
 }
@@ -210,6 +229,8 @@ pub struct NewForm {
     up_referral_id: String,
     #[serde(default)]
     action: String,
+    #[serde(default)]
+    request_key: String,
 }
 
 fn id_field(inv: &mut Invalid, field: &str, raw: &str) -> Option<Id> {
@@ -247,6 +268,7 @@ pub async fn create(
             "choose a resident",
         ));
     }
+    let request_key = Some(f.request_key.trim().to_owned()).filter(|k| !k.is_empty());
     let input = ReferralInput {
         kind: f.kind.clone(),
         resident_id: resident_id.unwrap_or_default(),
@@ -267,14 +289,14 @@ pub async fn create(
         send: f.action != "draft",
     };
     let result = if inv.is_empty() {
-        referrals::create(&state, &caller, &input).await
+        referrals::create(&state, &caller, &input, request_key.clone()).await
     } else {
         Err(AppError::Invalid(inv))
     };
     match result {
         Ok(r) => Ok(Redirect::to(&format!("/referrals/{}?done=created", r.id)).into_response()),
         Err(AppError::Invalid(inv)) => {
-            render_new(&state, &caller, input, String::new(), inv.0).await
+            render_new(&state, &caller, input, String::new(), inv.0, request_key).await
         }
         Err(e) => Err(page(&state, &caller, e)),
     }
