@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod mpi_match;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -77,6 +78,9 @@ enum Command {
     /// Shows configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The patient index engine on files.
+    #[command(subcommand)]
+    Mpi(MpiCommand),
     /// Writes the synthetic city as files, without a server.
     Generate {
         #[arg(long, default_value_t = 20_000)]
@@ -102,6 +106,36 @@ enum Command {
         /// (mpi_records, mpi_truth), for measuring the patient index.
         #[arg(long)]
         mpi_records: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MpiCommand {
+    /// Batch record linkage: one input is deduplicated, two inputs are linked (A to B).
+    /// Writes `left_id,right_id,probability` for every pair at or above the threshold.
+    Match {
+        /// CSV file with a header; give it twice to link two files.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// The column that identifies a record.
+        #[arg(long)]
+        id_column: String,
+        /// COL=KIND, KIND one of name, surname, given_name, birth_date, sex, phone, address,
+        /// postcode, citizen_id, other_id, text.
+        #[arg(long = "field", required = true)]
+        fields: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Probability at or above which a pair is written (default: the engine's link
+        /// threshold).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// A model saved by --params-out, used instead of estimating one.
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// Saves the estimated model as JSON.
+        #[arg(long)]
+        params_out: Option<PathBuf>,
     },
 }
 
@@ -193,6 +227,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.redacted_toml());
             Ok(())
+        }
+        Command::Mpi(MpiCommand::Match {
+            inputs,
+            id_column,
+            fields,
+            out,
+            threshold,
+            params,
+            params_out,
+        }) => {
+            let args = mpi_match::MatchArgs {
+                inputs,
+                id_column,
+                fields,
+                out,
+                threshold,
+                params,
+                params_out,
+            };
+            // The engine's threads do the work; the runtime only waits.
+            tokio::task::spawn_blocking(move || mpi_match::run(&args)).await?
         }
         Command::Migrate { db } => {
             apply_db(&mut config, &db);

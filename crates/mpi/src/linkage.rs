@@ -1,0 +1,649 @@
+//! Batch linkage: a file deduplicated, or two files linked, by the same engine the patient
+//! index uses on arrival. The model is estimated from the data themselves (u from random
+//! pairs to start, then EM over the candidate pairs), unless a stored model is given.
+
+use rustc_hash::FxHashMap;
+
+use crate::block::{self, Rule};
+use crate::compare;
+use crate::em::{self, Pattern};
+use crate::field::{FieldKind, Value};
+use crate::model::{self, Params};
+
+/// A column and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub kind: FieldKind,
+}
+
+/// Records held column by column, prepared for comparison.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    pub columns: Vec<Column>,
+    pub ids: Vec<Box<str>>,
+    /// `values[c][r]`: column `c` of record `r`.
+    pub values: Vec<Vec<Value>>,
+    /// With two files: the first record of the second.
+    pub split: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkageError {
+    #[error("at most {max} fields can be compared, not {given}")]
+    TooManyFields { given: usize, max: usize },
+    #[error("no field to compare")]
+    NoFields,
+    #[error("the model's fields ({model}) are not these columns ({data})")]
+    ModelMismatch { model: String, data: String },
+}
+
+impl Dataset {
+    pub fn new(columns: Vec<Column>) -> Result<Dataset, LinkageError> {
+        if columns.is_empty() {
+            return Err(LinkageError::NoFields);
+        }
+        if columns.len() > em::MAX_FIELDS {
+            return Err(LinkageError::TooManyFields {
+                given: columns.len(),
+                max: em::MAX_FIELDS,
+            });
+        }
+        let values = vec![Vec::new(); columns.len()];
+        Ok(Dataset {
+            columns,
+            values,
+            ..Dataset::default()
+        })
+    }
+
+    /// Adds a record; `raw` holds one value per column, in column order.
+    pub fn push(&mut self, id: &str, raw: &[&str]) {
+        self.ids.push(id.into());
+        for (c, column) in self.columns.iter().enumerate() {
+            let v = raw.get(c).copied().unwrap_or_default();
+            self.values[c].push(Value::new(column.kind, v));
+        }
+    }
+
+    /// Adds records `(id, values in column order)`, preparing them on `threads` threads:
+    /// reading pinyin and validating IDs is most of the cost of loading a file.
+    pub fn extend(&mut self, rows: &[(String, Vec<String>)], threads: usize) {
+        let kinds = self.kinds();
+        let chunk = rows.len().div_ceil(threads.max(1)).max(1);
+        let prepared: Vec<Vec<Vec<Value>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = rows
+                .chunks(chunk)
+                .map(|part| {
+                    let kinds = &kinds;
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|(_, raw)| {
+                                kinds
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(c, k)| {
+                                        Value::new(*k, raw.get(c).map_or("", String::as_str))
+                                    })
+                                    .collect::<Vec<Value>>()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for record in prepared.into_iter().flatten() {
+            for (c, v) in record.into_iter().enumerate() {
+                self.values[c].push(v);
+            }
+        }
+        self.ids
+            .extend(rows.iter().map(|(id, _)| id.as_str().into()));
+    }
+
+    /// Marks the records added from now on as the second file.
+    pub fn start_second_file(&mut self) {
+        self.split = Some(self.ids.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn kinds(&self) -> Vec<FieldKind> {
+        self.columns.iter().map(|c| c.kind).collect()
+    }
+
+    /// The levels of records `i` and `j`, as a pattern.
+    pub fn pattern(&self, i: usize, j: usize) -> Pattern {
+        let mut p = 0;
+        for (c, column) in self.columns.iter().enumerate() {
+            let l = compare::level(column.kind, &self.values[c][i], &self.values[c][j]);
+            p = em::with_level(p, c, l);
+        }
+        p
+    }
+}
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Pairs at or above this probability are returned.
+    pub threshold: Option<f64>,
+    /// A stored model to use instead of estimating one.
+    pub params: Option<Params>,
+    /// Blocking rules; by default chosen from the kinds of the columns.
+    pub rules: Option<Vec<Rule>>,
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threshold: None,
+            params: None,
+            rules: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// A pair judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    pub left: u32,
+    pub right: u32,
+    pub probability: f64,
+}
+
+/// What a run found and how.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub params: Params,
+    pub links: Vec<Link>,
+    pub candidates: usize,
+    /// Records left out of a rule because its block was too large.
+    pub skipped_in_blocks: usize,
+    /// Seconds spent blocking, comparing, estimating and scoring.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Random pairs sampled to start u from.
+const U_SAMPLE: usize = 100_000;
+
+/// Term frequencies of each name-like column: value → share of records.
+struct Frequencies {
+    per_column: Vec<Option<FxHashMap<Box<str>, f64>>>,
+}
+
+impl Frequencies {
+    fn of(data: &Dataset) -> Frequencies {
+        let n = data.len().max(1) as f64;
+        let per_column = data
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(c, column)| {
+                column.kind.is_name().then(|| {
+                    let mut counts: FxHashMap<Box<str>, f64> = FxHashMap::default();
+                    for v in &data.values[c] {
+                        if !v.is_missing() {
+                            *counts.entry(v.norm.clone()).or_default() += 1.0;
+                        }
+                    }
+                    for x in counts.values_mut() {
+                        *x /= n;
+                    }
+                    counts
+                })
+            })
+            .collect();
+        Frequencies { per_column }
+    }
+
+    fn share(&self, c: usize, value: &str) -> Option<f64> {
+        self.per_column.get(c)?.as_ref()?.get(value).copied()
+    }
+
+    /// The chance two random records agree exactly: Σ share².
+    fn by_chance(&self, c: usize) -> Option<f64> {
+        self.per_column[c]
+            .as_ref()
+            .map(|m| m.values().map(|s| s * s).sum())
+    }
+}
+
+/// Deduplicates or links `data`.
+pub fn run(data: &Dataset, options: &Options) -> Result<Outcome, LinkageError> {
+    let kinds = data.kinds();
+    let rules = options
+        .rules
+        .clone()
+        .unwrap_or_else(|| block::default_rules(&kinds));
+    let mut clock = std::time::Instant::now();
+    let mut timings = Vec::new();
+    let mut lap = |what: &'static str| {
+        timings.push((what, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
+    let found = block::candidates(&rules, &data.values, data.len(), data.split);
+    let (pairs, skipped) = (&found.pairs, found.skipped);
+    lap("blocking");
+    let patterns = patterns(data, pairs, options.threads.max(1));
+    lap("comparing");
+    let freq = Frequencies::of(data);
+    let params = match &options.params {
+        Some(p) => {
+            let fits = p.fields.len() == data.columns.len()
+                && p.fields
+                    .iter()
+                    .zip(&data.columns)
+                    .all(|(f, c)| f.kind == c.kind);
+            if !fits {
+                return Err(LinkageError::ModelMismatch {
+                    model: p
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}={}", f.column, f.kind))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    data: data
+                        .columns
+                        .iter()
+                        .map(|c| format!("{}={}", c.name, c.kind))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                });
+            }
+            p.clone()
+        }
+        None => estimate(
+            data,
+            &patterns[..found.trained],
+            &freq,
+            options.threads.max(1),
+        ),
+    };
+    lap("estimating");
+    let threshold = options.threshold.unwrap_or(params.link_threshold);
+    let scorer = Scorer::new(&params);
+    let mut cache: FxHashMap<Pattern, f64> = FxHashMap::default();
+    let mut links = Vec::new();
+    for (&(i, j), &p) in pairs.iter().zip(&patterns) {
+        let base = *cache.entry(p).or_insert_with(|| scorer.bits(p));
+        let tf = scorer.tf_bits(p, |k| freq.share(k, &data.values[k][i as usize].norm));
+        let probability = scorer.decide(p, base + tf);
+        if probability >= threshold {
+            links.push(Link {
+                left: i,
+                right: j,
+                probability,
+            });
+        }
+    }
+    lap("scoring");
+    Ok(Outcome {
+        params,
+        links,
+        candidates: pairs.len(),
+        skipped_in_blocks: skipped,
+        timings,
+    })
+}
+
+/// The pattern of every pair, on `threads` threads.
+fn patterns(data: &Dataset, pairs: &[(u32, u32)], threads: usize) -> Vec<Pattern> {
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|&(i, j)| data.pattern(i as usize, j as usize))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// u from random pairs (nearly all of them different people), then EM over the candidates.
+fn estimate(data: &Dataset, patterns: &[Pattern], freq: &Frequencies, threads: usize) -> Params {
+    let nf = data.columns.len();
+    let mut u: Vec<Vec<f64>> = data
+        .columns
+        .iter()
+        .map(|c| vec![0.0; compare::levels(c.kind).len() - 1])
+        .collect();
+    let n = data.len();
+    let mut sample: Vec<(u32, u32)> = Vec::new();
+    if n >= 2 {
+        // A fixed-seed generator: the same data give the same model.
+        let mut state: u64 = 0x853C_49E6_748F_EA9B;
+        let mut next = |bound: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) as usize) % bound
+        };
+        for _ in 0..U_SAMPLE.min(n * (n - 1) / 2) {
+            let (i, j) = match data.split {
+                Some(s) if s > 0 && s < n => (next(s), s + next(n - s)),
+                _ => (next(n), next(n)),
+            };
+            if i != j {
+                sample.push((i as u32, j as u32));
+            }
+        }
+    }
+    for p in self::patterns(data, &sample, threads) {
+        for (k, u_k) in u.iter_mut().enumerate() {
+            let l = em::level_of(p, k);
+            if l > 0 {
+                u_k[l - 1] += 1.0;
+            }
+        }
+    }
+    for u_k in &mut u {
+        let total: f64 = u_k.iter().sum();
+        let levels = u_k.len() as f64;
+        for x in u_k.iter_mut() {
+            // Laplace smoothing: a level never seen among random pairs is rare, not impossible.
+            *x = (*x + 1.0) / (total + levels);
+        }
+    }
+    let columns: Vec<(String, FieldKind)> = data
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.kind))
+        .collect();
+    let mut params = Params::initial(&columns, &u);
+    for (k, f) in params.fields.iter_mut().enumerate() {
+        if let Some(chance) = freq.by_chance(k) {
+            f.exact_by_chance = chance;
+        }
+    }
+    let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
+    for p in patterns {
+        *counts.entry(*p).or_default() += 1;
+    }
+    if !counts.is_empty() {
+        em::estimate(&mut params, &counts, 200, 1e-6);
+    }
+    params.version = format!(
+        "em-{}-{}fields-{}pairs",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        nf,
+        params.trained_pairs
+    );
+    params
+}
+
+/// Turns patterns into evidence; the same for a batch run and for the index on arrival.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    weights: Vec<Vec<f64>>,
+    prior: f64,
+    kinds: Vec<FieldKind>,
+    /// Per field: the chance of an exact agreement between random records, for fields
+    /// weighed by term frequency.
+    by_chance: Vec<Option<f64>>,
+    citizen_id: Option<usize>,
+    contradicting: Vec<usize>,
+    link_threshold: f64,
+    review_threshold: f64,
+}
+
+/// Bits a common or rare name can move the evidence, either way.
+const TF_LIMIT: f64 = 8.0;
+
+impl Scorer {
+    pub fn new(params: &Params) -> Scorer {
+        let kinds: Vec<FieldKind> = params.fields.iter().map(|f| f.kind).collect();
+        Scorer {
+            weights: params.weights(),
+            prior: params.prior_weight(),
+            by_chance: params
+                .fields
+                .iter()
+                .map(|f| (f.term_frequency && f.exact_by_chance > 0.0).then_some(f.exact_by_chance))
+                .collect(),
+            citizen_id: kinds.iter().position(|k| *k == FieldKind::CitizenId),
+            contradicting: kinds
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| {
+                    matches!(k, FieldKind::Name | FieldKind::BirthDate | FieldKind::Sex)
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            kinds,
+            link_threshold: params.link_threshold,
+            review_threshold: params.review_threshold,
+        }
+    }
+
+    /// The prior and every field's weight for a pattern, in bits.
+    pub fn bits(&self, p: Pattern) -> f64 {
+        self.prior
+            + self
+                .weights
+                .iter()
+                .enumerate()
+                .map(|(k, w)| w[em::level_of(p, k)])
+                .sum::<f64>()
+    }
+
+    /// The term-frequency adjustment: an exactly shared name counts more when rare.
+    /// `share(k)` is the share of records holding the shared value of field `k`.
+    pub fn tf_bits(&self, p: Pattern, share: impl Fn(usize) -> Option<f64>) -> f64 {
+        let mut adj = 0.0;
+        for (k, chance) in self.by_chance.iter().enumerate() {
+            let Some(chance) = chance else { continue };
+            if em::level_of(p, k) != 1 {
+                continue;
+            }
+            if let Some(s) = share(k).filter(|s| *s > 0.0) {
+                adj += (chance / s).log2().clamp(-TF_LIMIT, TF_LIMIT);
+            }
+        }
+        adj
+    }
+
+    /// The probability of a pair, with the first tier applied: the same valid citizen ID is
+    /// the same person, unless name, birth date or sex flatly disagree, which sends the pair
+    /// to review however strong the rest of the evidence.
+    pub fn decide(&self, p: Pattern, bits: f64) -> f64 {
+        let model_p = model::probability(bits);
+        let Some(c) = self.citizen_id else {
+            return model_p;
+        };
+        if em::level_of(p, c) != 1 {
+            return model_p;
+        }
+        let flat = self.contradicting.iter().any(|&k| {
+            let last = compare::levels(self.kinds[k]).len() - 1;
+            em::level_of(p, k) == last
+        });
+        if flat {
+            model_p.min(self.review_threshold.max(self.link_threshold - 1e-6))
+        } else {
+            model_p.max(ID_TIER)
+        }
+    }
+
+    pub fn link_threshold(&self) -> f64 {
+        self.link_threshold
+    }
+
+    pub fn review_threshold(&self) -> f64 {
+        self.review_threshold
+    }
+}
+
+/// The probability given to a pair on the same valid citizen ID whose demographics agree.
+pub const ID_TIER: f64 = 0.999_999;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn people() -> Dataset {
+        let cols = [
+            ("name", FieldKind::Name),
+            ("sex", FieldKind::Sex),
+            ("dob", FieldKind::BirthDate),
+            ("phone", FieldKind::Phone),
+            ("id", FieldKind::CitizenId),
+        ];
+        let mut d = Dataset::new(
+            cols.iter()
+                .map(|(n, k)| Column {
+                    name: (*n).to_owned(),
+                    kind: *k,
+                })
+                .collect(),
+        )
+        .unwrap();
+        let surnames = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
+        let given = [
+            "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳",
+        ];
+        let mut n = 0;
+        for (a, s) in surnames.iter().enumerate() {
+            for (b, g) in given.iter().enumerate() {
+                for c in 0..5 {
+                    n += 1;
+                    let name = format!("{s}{g}");
+                    let dob = format!("19{:02}-{:02}-{:02}", 40 + c * 9, 1 + b, 1 + a * 2);
+                    let phone = format!("139{:08}", n * 7919);
+                    let sex = if b % 2 == 0 { "M" } else { "F" };
+                    d.push(&format!("p{n}"), &[&name, sex, &dob, &phone, ""]);
+                    // Every third person is registered again elsewhere, with a slip.
+                    if n % 3 == 0 {
+                        let slip = match n % 4 {
+                            0 => name.replace('伟', "玮"),
+                            1 => name.clone(),
+                            _ => name.clone(),
+                        };
+                        let dob2 = if n % 4 == 1 {
+                            format!("19{:02}-{:02}-{:02}", 40 + c * 9, 1 + a * 2, 1 + b)
+                        } else {
+                            dob.clone()
+                        };
+                        let phone2 = if n % 4 == 2 {
+                            String::new()
+                        } else {
+                            phone.clone()
+                        };
+                        d.push(&format!("p{n}-dup"), &[&slip, sex, &dob2, &phone2, ""]);
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn duplicates_are_found_and_strangers_kept_apart() {
+        let d = people();
+        let out = run(&d, &Options::default()).unwrap();
+        let found: Vec<(String, String)> = out
+            .links
+            .iter()
+            .map(|l| {
+                let a = d.ids[l.left as usize].to_string();
+                let b = d.ids[l.right as usize].to_string();
+                (a, b)
+            })
+            .collect();
+        let truth = d.ids.iter().filter(|i| i.ends_with("-dup")).count();
+        let right = found
+            .iter()
+            .filter(|(a, b)| a.trim_end_matches("-dup") == b.trim_end_matches("-dup"))
+            .count();
+        assert!(
+            right as f64 >= truth as f64 * 0.95,
+            "{right} of {truth} found"
+        );
+        assert!(
+            found.len() - right <= truth / 20,
+            "{} wrong links",
+            found.len() - right
+        );
+        let stored = serde_json::to_string(&out.params).unwrap();
+        assert_eq!(Params::from_json(&stored).unwrap(), out.params);
+    }
+
+    #[test]
+    fn a_stored_model_gives_the_same_links_and_must_fit_the_columns() {
+        let d = people();
+        let first = run(&d, &Options::default()).unwrap();
+        let again = run(
+            &d,
+            &Options {
+                params: Some(first.params.clone()),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(first.links, again.links);
+        let mut wrong = first.params.clone();
+        wrong.fields.pop();
+        let refused = run(
+            &d,
+            &Options {
+                params: Some(wrong),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(refused, LinkageError::ModelMismatch { .. }));
+    }
+
+    #[test]
+    fn the_same_valid_id_links_unless_the_person_flatly_differs() {
+        let mut d = people();
+        let id = "11010519491231002X";
+        d.push("x1", &["赵敏", "F", "1949-12-31", "", id]);
+        d.push("x2", &["赵敏", "F", "1949-12-31", "13333333333", id]);
+        d.push("x3", &["孙悟空", "M", "1990-01-01", "", id]);
+        let out = run(
+            &d,
+            &Options {
+                threshold: Some(0.0),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let p = |a: &str, b: &str| {
+            out.links
+                .iter()
+                .find(|l| {
+                    let (x, y) = (&*d.ids[l.left as usize], &*d.ids[l.right as usize]);
+                    (x == a && y == b) || (x == b && y == a)
+                })
+                .map(|l| l.probability)
+                .unwrap()
+        };
+        assert!(p("x1", "x2") >= ID_TIER);
+        assert!(
+            p("x1", "x3") < out.params.link_threshold,
+            "to review, never linked"
+        );
+    }
+}
