@@ -588,7 +588,7 @@ impl Store {
             k => k.map(str::to_owned),
         };
         if let Some(k) = &key {
-            if let Some(earlier) = self.referral_by_key(draft, k).await? {
+            if let Some(earlier) = self.referral_by_key(actor, draft, k).await? {
                 return Ok(earlier);
             }
         }
@@ -789,7 +789,7 @@ impl Store {
                 {
                     tx.rollback().await?;
                     let k = key.as_deref().unwrap_or_default();
-                    return match self.referral_by_key(draft, k).await? {
+                    return match self.referral_by_key(actor, draft, k).await? {
                         Some(earlier) => Ok(earlier),
                         None => Err(StoreError::NotFound),
                     };
@@ -834,9 +834,11 @@ impl Store {
 
     /// The referral an earlier request with this idempotency key wrote in the referring
     /// unit's group; the key names one request, so the same key with another patient or
-    /// from another unit is refused.
+    /// from another unit is refused. Handing the referral back is a read of patient data,
+    /// and is audited as one.
     async fn referral_by_key(
         &self,
+        actor: &Actor,
         draft: &ReferralDraft,
         key: &str,
     ) -> Result<Option<Referral>, StoreError> {
@@ -862,6 +864,16 @@ impl Store {
                 "the key was already used for another referral",
             )));
         }
+        self.audit(&AuditEntry {
+            actor,
+            action: "referral.create.replayed",
+            resource_type: "ServiceRequest",
+            resource_id: Some(format!("referral-{id}")),
+            target: Some(f.from_path()),
+            outcome: Outcome::Ok,
+            detail: Some(format!("idempotency key {key}")),
+        })
+        .await?;
         Ok(Some(f))
     }
 

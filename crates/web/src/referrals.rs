@@ -333,8 +333,9 @@ pub async fn book(
     Ok(state.store.book(&caller.actor, &state.policy, &req).await?)
 }
 
-/// Holds a slot for a referral for a few minutes (while the patient is asked); the returned
-/// token confirms the booking. Only the referral's parties may.
+/// Holds a slot for a referral for a few minutes (while the patient is asked, or while a
+/// booked referral is moved); the returned token confirms the booking. Only the referral's
+/// parties may.
 pub async fn hold(
     state: &AppState,
     caller: &Caller,
@@ -342,15 +343,9 @@ pub async fn hold(
     slot_id: Id,
     minutes: i64,
 ) -> Result<medgrid_store::booking::Hold, AppError> {
-    let f = read_as_party(state, caller, id, ("暂留号源", "hold a slot")).await?;
-    if f.status != medgrid_domain::referral::Status::Accepted {
-        return Err(AppError::Invalid(Invalid::one(FieldError::new(
-            "referral_id",
-            "not_accepted",
-            "转诊须先由接收方接收后才能暂留号源",
-            "the referral must be accepted before a slot is held for it",
-        ))));
-    }
+    // Whether the referral may hold this slot (accepted, addressed to the slot's unit) is
+    // the store's to judge, as it judges the booking.
+    read_as_party(state, caller, id, ("暂留号源", "hold a slot")).await?;
     Ok(state
         .store
         .hold_slot(

@@ -604,6 +604,39 @@ async fn holding_a_slot_for_a_referral(db: &TestDb) {
         "the refused hold left the slot free"
     );
 
+    // A referral only sent, not yet accepted, holds nothing.
+    let sent = w
+        .post(
+            "/api/v1/referrals",
+            &w.doctor,
+            None,
+            &json!({
+                "resident_id": support::RESIDENT,
+                "to_unit_id": w.lead.id,
+                "to_department_code": "XXG",
+                "diagnosis": "I21.0",
+                "reason": "胸痛复发",
+            }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let early = w
+        .post(
+            &format!("/api/v1/referrals/{}/hold", sent.json()["id"]),
+            &w.doctor,
+            None,
+            &json!({"slot_id": other}),
+        )
+        .await;
+    assert_eq!(
+        early.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        early.text
+    );
+    assert_eq!(fields(&early), ["referral_id"]);
+    assert_eq!(early.json()["errors"][0]["code"], "not_accepted");
+
     // A hold names a real referral addressed to the slot's unit, and a real slot.
     let system = medgrid_store::Actor::system("test");
     let policy = medgrid_domain::capacity::Policy::default();
@@ -697,6 +730,19 @@ async fn a_retried_referral_is_written_once(db: &TestDb) {
         .post("/api/v1/referrals", &w.doctor, Some("ref-1"), &body)
         .await;
     assert_eq!(again.json()["id"], a.json()["id"]);
+    let replays = w
+        .store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("referral.create.replayed".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !replays.is_empty(),
+        "handing back an earlier referral is an audited read"
+    );
     let other = w
         .post("/api/v1/referrals", &w.doctor, Some("ref-2"), &body)
         .await;
