@@ -220,16 +220,12 @@ struct Result {
     pairs: usize,
 }
 
+/// Runs `program` (its arguments up to the subcommand included) on `task`.
 fn run(task: &Task, program: &[PathBuf], out: &Path, a: &Args) -> Result {
     let mut best = f64::INFINITY;
     for _ in 0..a.rounds {
         let mut cmd = Command::new(&program[0]);
-        cmd.args(&program[1..]).args(["mpi", "match"]);
-        if program.len() > 1 {
-            // mpi_splink.py takes `match` without the `mpi` prefix.
-            cmd = Command::new(&program[0]);
-            cmd.args(&program[1..]).arg("match");
-        }
+        cmd.args(&program[1..]);
         for i in &task.inputs {
             cmd.arg("--input").arg(i);
         }
@@ -357,7 +353,11 @@ fn main() {
     }
     let work = target_dir().join("bench-mpi");
     std::fs::create_dir_all(&work).unwrap();
-    let medgrid = vec![PathBuf::from(env!("CARGO_BIN_EXE_medgrid"))];
+    let medgrid: Vec<PathBuf> = vec![
+        env!("CARGO_BIN_EXE_medgrid").into(),
+        "mpi".into(),
+        "match".into(),
+    ];
     println!(
         "| data | records | true pairs | engine | precision | recall | F1 | seconds | speed-up |"
     );
@@ -367,7 +367,7 @@ fn main() {
         let s = py.as_ref().map(|py| {
             run(
                 task,
-                &[py.clone(), benches().join("mpi_splink.py")],
+                &[py.clone(), benches().join("mpi_splink.py"), "match".into()],
                 &work.join(format!("splink-{k}.csv")),
                 &a,
             )

@@ -113,30 +113,7 @@ enum Command {
 enum MpiCommand {
     /// Batch record linkage: one input is deduplicated, two inputs are linked (A to B).
     /// Writes `left_id,right_id,probability` for every pair at or above the threshold.
-    Match {
-        /// CSV file with a header; give it twice to link two files.
-        #[arg(long = "input", required = true)]
-        inputs: Vec<PathBuf>,
-        /// The column that identifies a record.
-        #[arg(long)]
-        id_column: String,
-        /// COL=KIND, KIND one of name, surname, given_name, birth_date, sex, phone, address,
-        /// postcode, citizen_id, other_id, text.
-        #[arg(long = "field", required = true)]
-        fields: Vec<String>,
-        #[arg(long)]
-        out: PathBuf,
-        /// Probability at or above which a pair is written (default: the engine's link
-        /// threshold).
-        #[arg(long)]
-        threshold: Option<f64>,
-        /// A model saved by --params-out, used instead of estimating one.
-        #[arg(long)]
-        params: Option<PathBuf>,
-        /// Saves the estimated model as JSON.
-        #[arg(long)]
-        params_out: Option<PathBuf>,
-    },
+    Match(mpi_match::MatchArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -228,24 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.redacted_toml());
             Ok(())
         }
-        Command::Mpi(MpiCommand::Match {
-            inputs,
-            id_column,
-            fields,
-            out,
-            threshold,
-            params,
-            params_out,
-        }) => {
-            let args = mpi_match::MatchArgs {
-                inputs,
-                id_column,
-                fields,
-                out,
-                threshold,
-                params,
-                params_out,
-            };
+        Command::Mpi(MpiCommand::Match(args)) => {
             // The engine's threads do the work; the runtime only waits.
             tokio::task::spawn_blocking(move || mpi_match::run(&args)).await?
         }

@@ -10,13 +10,29 @@ use anyhow::{bail, Context};
 
 use medgrid_mpi::{Column, Dataset, FieldKind, Options, Params};
 
+#[derive(clap::Args)]
 pub struct MatchArgs {
+    /// CSV file with a header; give it twice to link two files.
+    #[arg(long = "input", required = true)]
     pub inputs: Vec<PathBuf>,
+    /// The column that identifies a record.
+    #[arg(long)]
     pub id_column: String,
+    /// COL=KIND, KIND one of name, surname, given_name, birth_date, sex, phone, address,
+    /// postcode, citizen_id, other_id, text.
+    #[arg(long = "field", required = true)]
     pub fields: Vec<String>,
+    #[arg(long)]
     pub out: PathBuf,
+    /// Probability at or above which a pair is written (default: the engine's link
+    /// threshold).
+    #[arg(long)]
     pub threshold: Option<f64>,
+    /// A model saved by --params-out, used instead of estimating one.
+    #[arg(long)]
     pub params: Option<PathBuf>,
+    /// Saves the estimated model as JSON.
+    #[arg(long)]
     pub params_out: Option<PathBuf>,
 }
 

@@ -24,19 +24,7 @@ pub enum KeyPart {
 
 /// Records agreeing on every part are compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub parts: Vec<KeyPart>,
-    /// Whether its pairs teach the model. A rule that gathers whole households (the same
-    /// address) finds the rare duplicate nothing else finds, but its many pairs of relatives
-    /// would teach EM that "the same person" means "the same address".
-    pub train: bool,
-}
-
-impl Rule {
-    fn of(parts: Vec<KeyPart>) -> Rule {
-        Rule { parts, train: true }
-    }
-}
+pub struct Rule(pub Vec<KeyPart>);
 
 /// A block larger than this says the rule is too coarse for these data (everyone born on
 /// 1 January, a placeholder phone); its records are left to the other rules.
@@ -53,41 +41,41 @@ pub fn default_rules(kinds: &[FieldKind]) -> Vec<Rule> {
             k,
             FieldKind::CitizenId | FieldKind::OtherId | FieldKind::Phone
         ) {
-            rules.push(Rule::of(vec![KeyPart::Exact(i)]));
+            rules.push(Rule(vec![KeyPart::Exact(i)]));
         }
     }
     let birth = find(FieldKind::BirthDate);
     if let Some(b) = birth {
-        rules.push(Rule::of(vec![KeyPart::Exact(b)]));
+        rules.push(Rule(vec![KeyPart::Exact(b)]));
     }
     let name = find(FieldKind::Name);
     let surname = find(FieldKind::Surname);
     let given = find(FieldKind::GivenName);
     if let Some(n) = name {
-        rules.push(Rule::of(match birth {
+        rules.push(Rule(match birth {
             Some(b) => vec![KeyPart::Sound(n), KeyPart::Year(b)],
             None => vec![KeyPart::Sound(n)],
         }));
     }
     if let (Some(s), Some(g)) = (surname, given) {
-        rules.push(Rule::of(vec![KeyPart::Sound(s), KeyPart::Sound(g)]));
+        rules.push(Rule(vec![KeyPart::Sound(s), KeyPart::Sound(g)]));
     }
     if let Some(b) = birth {
         for x in [surname, given].into_iter().flatten() {
-            rules.push(Rule::of(vec![KeyPart::Sound(x), KeyPart::Year(b)]));
+            rules.push(Rule(vec![KeyPart::Sound(x), KeyPart::Year(b)]));
         }
     }
     let address = find(FieldKind::Address);
     if let Some(a) = address {
-        rules.push(Rule::of(vec![KeyPart::Exact(a)]));
+        rules.push(Rule(vec![KeyPart::Exact(a)]));
     }
     if let Some(p) = find(FieldKind::Postcode) {
         if let Some(x) = surname.or(name) {
-            rules.push(Rule::of(vec![KeyPart::Exact(p), KeyPart::Prefix(x, 1)]));
+            rules.push(Rule(vec![KeyPart::Exact(p), KeyPart::Prefix(x, 1)]));
         }
         // Names written in each other's fields, or both mistyped: the place still agrees.
         if let Some(a) = address {
-            rules.push(Rule::of(vec![KeyPart::Exact(p), KeyPart::Prefix(a, 3)]));
+            rules.push(Rule(vec![KeyPart::Exact(p), KeyPart::Prefix(a, 3)]));
         }
     }
     rules
@@ -101,7 +89,7 @@ pub fn key(rule: &Rule, columns: &[Vec<Value>], record: usize) -> u64 {
 /// The key of a record whose value of column `c` is `value(c)`.
 pub fn key_of<'v>(rule: &Rule, value: impl Fn(usize) -> &'v Value) -> u64 {
     let mut h = FxHasher::default();
-    for part in &rule.parts {
+    for part in &rule.0 {
         let (c, bytes): (usize, &str) = match *part {
             KeyPart::Exact(c) => (c, &value(c).norm),
             KeyPart::Sound(c) => (c, value(c).sound()),
@@ -131,50 +119,25 @@ pub fn key_of<'v>(rule: &Rule, value: impl Fn(usize) -> &'v Value) -> u64 {
 #[derive(Debug, Default)]
 pub struct Candidates {
     pub pairs: Vec<(u32, u32)>,
-    /// The first `trained` pairs come from rules that teach the model.
-    pub trained: usize,
     /// Records left out of a rule because its block was too large.
     pub skipped: usize,
 }
 
-/// Candidate pairs `(i, j)`, `i < j`, those of training rules first. With `split`, records
-/// below it come from the first file and the rest from the second, and only pairs across
-/// the two are candidates.
+/// Candidate pairs `(i, j)`, `i < j`. With `split`, records below it come from the first
+/// file and the rest from the second, and only pairs across the two are candidates.
 pub fn candidates(
     rules: &[Rule],
     columns: &[Vec<Value>],
     records: usize,
     split: Option<usize>,
 ) -> Candidates {
-    let mut ordered: Vec<Rule> = rules.to_vec();
-    ordered.sort_by_key(|r| !r.train);
-    let trained_rules = ordered.iter().filter(|r| r.train).count();
-    let (pairs, skipped, trained) = emit(&ordered, trained_rules, columns, records, split);
-    Candidates {
-        pairs,
-        trained,
-        skipped,
-    }
-}
-
-fn emit(
-    rules: &[Rule],
-    trained_rules: usize,
-    columns: &[Vec<Value>],
-    records: usize,
-    split: Option<usize>,
-) -> (Vec<(u32, u32)>, usize, usize) {
     let keys: Vec<Vec<u64>> = rules
         .iter()
         .map(|r| (0..records).map(|i| key(r, columns, i)).collect())
         .collect();
     let mut pairs = Vec::new();
     let mut skipped = 0;
-    let mut trained = 0;
     for (k, rule_keys) in keys.iter().enumerate() {
-        if k == trained_rules {
-            trained = pairs.len();
-        }
         let mut order: Vec<(u64, u32)> = rule_keys
             .iter()
             .enumerate()
@@ -215,10 +178,7 @@ fn emit(
             start = end;
         }
     }
-    if trained_rules >= keys.len() {
-        trained = pairs.len();
-    }
-    (pairs, skipped, trained)
+    Candidates { pairs, skipped }
 }
 
 #[cfg(test)]

@@ -48,18 +48,7 @@ pub struct Index {
 
 impl Index {
     pub fn new(columns: Vec<Column>, params: &Params) -> Result<Index, LinkageError> {
-        let fits = params.fields.len() == columns.len()
-            && params
-                .fields
-                .iter()
-                .zip(&columns)
-                .all(|(f, c)| f.kind == c.kind);
-        if !fits {
-            return Err(LinkageError::ModelMismatch {
-                model: params.fields.len().to_string(),
-                data: columns.len().to_string(),
-            });
-        }
+        params.fit(&columns)?;
         let kinds: Vec<_> = columns.iter().map(|c| c.kind).collect();
         let rules = block::default_rules(&kinds);
         Ok(Index {

@@ -242,35 +242,10 @@ pub fn run(data: &Dataset, options: &Options) -> Result<Outcome, LinkageError> {
     let freq = Frequencies::of(data);
     let params = match &options.params {
         Some(p) => {
-            let fits = p.fields.len() == data.columns.len()
-                && p.fields
-                    .iter()
-                    .zip(&data.columns)
-                    .all(|(f, c)| f.kind == c.kind);
-            if !fits {
-                return Err(LinkageError::ModelMismatch {
-                    model: p
-                        .fields
-                        .iter()
-                        .map(|f| format!("{}={}", f.column, f.kind))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    data: data
-                        .columns
-                        .iter()
-                        .map(|c| format!("{}={}", c.name, c.kind))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                });
-            }
+            p.fit(&data.columns)?;
             p.clone()
         }
-        None => estimate(
-            data,
-            &patterns[..found.trained],
-            &freq,
-            options.threads.max(1),
-        ),
+        None => estimate(data, &patterns, &freq, options.threads.max(1)),
     };
     lap("estimating");
     let threshold = options.threshold.unwrap_or(params.link_threshold);

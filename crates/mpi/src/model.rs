@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare;
 use crate::field::FieldKind;
+use crate::linkage::{Column, LinkageError};
 
 /// The format of the parameter file; a change that old files cannot be read under bumps it.
 pub const FORMAT: u32 = 1;
@@ -148,6 +149,32 @@ impl Params {
             return Err("thresholds must satisfy 0 ≤ review ≤ link ≤ 1".into());
         }
         Ok(p)
+    }
+}
+
+impl Params {
+    /// Refuses a model estimated for other columns: its weights would be read against the
+    /// wrong fields.
+    pub fn fit(&self, columns: &[Column]) -> Result<(), LinkageError> {
+        let fits = self.fields.len() == columns.len()
+            && self
+                .fields
+                .iter()
+                .zip(columns)
+                .all(|(f, c)| f.kind == c.kind);
+        if fits {
+            return Ok(());
+        }
+        let list = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<_>>().join(",");
+        Err(LinkageError::ModelMismatch {
+            model: list(
+                &mut self
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}={}", f.column, f.kind)),
+            ),
+            data: list(&mut columns.iter().map(|c| format!("{}={}", c.name, c.kind))),
+        })
     }
 }
 
