@@ -123,6 +123,12 @@ pub enum Action {
     /// Steering the group's performance (R11): its own indicator targets, its assessment
     /// scheme, and assessment runs.
     IndicatorTargetWrite,
+    /// Settling the patient index's doubts: same/not-same reviews, merges and unmerges of
+    /// persons across the group's units (R2.1).
+    PatientIndexReview,
+    /// The group's insurance money (R9): budgets, monthly prepayment runs and the year-end
+    /// settlement, which the insurance bureau makes.
+    InsuranceSettle,
 }
 
 impl Action {
@@ -139,6 +145,8 @@ impl Action {
         Action::ReportRead,
         Action::CatalogueWrite,
         Action::IndicatorTargetWrite,
+        Action::PatientIndexReview,
+        Action::InsuranceSettle,
     ];
 }
 
@@ -205,6 +213,10 @@ pub fn authorize(p: &Principal, action: Action, target: &OrgPath) -> Result<(), 
                 | InsuranceOfficer
         ),
         CatalogueWrite | IndicatorTargetWrite => matches!(p.role, SystemAdmin | GroupManager),
+        // Deciding that two records are one person reads both and moves a person's rows across
+        // units: the group's coordinator, who sees the group's patients, does it.
+        PatientIndexReview => matches!(p.role, ReferralCoordinator),
+        InsuranceSettle => matches!(p.role, InsuranceOfficer),
     };
     if !allowed_role {
         return Err(Denied::role(p.role, action));
@@ -319,6 +331,8 @@ mod tests {
             (SystemAdmin, S::City, ReportRead, "YYYY"),
             (SystemAdmin, S::City, CatalogueWrite, "YYYY"),
             (SystemAdmin, S::City, IndicatorTargetWrite, "YYYY"),
+            (SystemAdmin, S::City, PatientIndexReview, "...."),
+            (SystemAdmin, S::City, InsuranceSettle, "...."),
 
             (CityRegulator, S::City, RegistryRead, "YYY."),
             (CityRegulator, S::City, RegistryStructureWrite, "...."),
@@ -332,6 +346,8 @@ mod tests {
             (CityRegulator, S::City, ReportRead, "YYY."),
             (CityRegulator, S::City, CatalogueWrite, "...."),
             (CityRegulator, S::City, IndicatorTargetWrite, "...."),
+            (CityRegulator, S::City, PatientIndexReview, "...."),
+            (CityRegulator, S::City, InsuranceSettle, "...."),
 
             (GroupManager, S::Group, RegistryRead, "YYY."),
             (GroupManager, S::Group, RegistryStructureWrite, "...."),
@@ -345,6 +361,8 @@ mod tests {
             (GroupManager, S::Group, ReportRead, "YY.."),
             (GroupManager, S::Group, CatalogueWrite, "YY.."),
             (GroupManager, S::Group, IndicatorTargetWrite, "YY.."),
+            (GroupManager, S::Group, PatientIndexReview, "...."),
+            (GroupManager, S::Group, InsuranceSettle, "...."),
 
             (MemberManager, S::Unit, RegistryRead, "YYY."),
             (MemberManager, S::Unit, RegistryStructureWrite, "...."),
@@ -358,6 +376,8 @@ mod tests {
             (MemberManager, S::Unit, ReportRead, "Y..."),
             (MemberManager, S::Unit, CatalogueWrite, "...."),
             (MemberManager, S::Unit, IndicatorTargetWrite, "...."),
+            (MemberManager, S::Unit, PatientIndexReview, "...."),
+            (MemberManager, S::Unit, InsuranceSettle, "...."),
 
             (FamilyDoctor, S::Unit, RegistryRead, "YYY."),
             (FamilyDoctor, S::Unit, UnitResourcesWrite, "...."),
@@ -368,15 +388,20 @@ mod tests {
             (FamilyDoctor, S::Unit, ReportRead, "...."),
             (FamilyDoctor, S::Unit, CatalogueWrite, "...."),
             (FamilyDoctor, S::Unit, IndicatorTargetWrite, "...."),
+            (FamilyDoctor, S::Unit, PatientIndexReview, "...."),
+            (FamilyDoctor, S::Unit, InsuranceSettle, "...."),
 
             (Specialist, S::Unit, PatientRead, "Y..."),
             (Specialist, S::Unit, UserWrite, "...."),
+            (Specialist, S::Unit, PatientIndexReview, "...."),
 
             (ReferralCoordinator, S::Group, PatientRead, "YY.."),
             (ReferralCoordinator, S::Group, PatientWrite, "YY.."),
             (ReferralCoordinator, S::Group, ReportRead, "YY.."),
             (ReferralCoordinator, S::Group, CatalogueWrite, "...."),
             (ReferralCoordinator, S::Group, IndicatorTargetWrite, "...."),
+            (ReferralCoordinator, S::Group, PatientIndexReview, "YY.."),
+            (ReferralCoordinator, S::Group, InsuranceSettle, "...."),
             (ReferralCoordinator, S::Group, UserRead, "...."),
 
             (InsuranceOfficer, S::City, RegistryRead, "YYY."),
@@ -386,6 +411,8 @@ mod tests {
             (InsuranceOfficer, S::City, ReportRead, "YYY."),
             (InsuranceOfficer, S::City, CatalogueWrite, "...."),
             (InsuranceOfficer, S::City, IndicatorTargetWrite, "...."),
+            (InsuranceOfficer, S::City, PatientIndexReview, "...."),
+            (InsuranceOfficer, S::City, InsuranceSettle, "YYY."),
 
             (Auditor, S::City, AuditRead, "YYY."),
             (Auditor, S::Group, AuditRead, "YY.."),
@@ -393,6 +420,8 @@ mod tests {
             (Auditor, S::City, PatientRead, "...."),
             (Auditor, S::City, UserWrite, "...."),
             (Auditor, S::City, ReportRead, "...."),
+            (Auditor, S::City, PatientIndexReview, "...."),
+            (Auditor, S::City, InsuranceSettle, "...."),
         ];
         for (role, kind, action, row) in expected {
             let p = principal(*role, *kind);

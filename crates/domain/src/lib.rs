@@ -10,6 +10,8 @@ pub mod capacity;
 pub mod codes;
 pub mod error;
 pub mod indicator;
+pub mod insurance;
+pub mod mask;
 pub mod org;
 pub mod referral;
 

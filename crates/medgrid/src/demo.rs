@@ -132,6 +132,17 @@ pub async fn load_if_empty(
         tree.city.name, summary.grids, summary.groups, summary.units
     );
     load_population(store, &actor, summary.city_id, &layout, residents, seed).await?;
+    load_patient_records(
+        store,
+        &actor,
+        &tree,
+        first_group.id,
+        &layout,
+        residents,
+        seed,
+    )
+    .await?;
+    set_demo_budgets(store, &actor, first_group).await?;
     open_demo_clinics(store, &actor, lead).await?;
     println!("demo accounts (password for all: {password}):");
     for (username, display, role, org) in accounts {
@@ -202,6 +213,150 @@ async fn open_demo_clinics(
         lead.legal_name
     );
     Ok(())
+}
+
+/// The year the demo's insurance budgets are set for: the first full year of demo claims.
+const DEMO_BUDGET_YEAR: i32 = 2025;
+
+/// Gives the first group a global budget for each fund in the demo year, 3% above what its
+/// claims came to (rounded to ten thousand yuan), so that an insurance officer can run the
+/// year's prepayments and settle it.
+async fn set_demo_budgets(
+    store: &Store,
+    actor: &Actor,
+    group: &medgrid_domain::org::Group,
+) -> anyhow::Result<()> {
+    use medgrid_domain::insurance::budget::Fund;
+    for fund in Fund::ALL {
+        let spending = store
+            .month_spending(group.id, DEMO_BUDGET_YEAR, fund.as_str())
+            .await?;
+        let actual: i64 = spending.iter().map(|m| m.in_group + m.outflow).sum();
+        if actual == 0 {
+            continue;
+        }
+        let amount = medgrid_domain::insurance::share(actual, 103, 100 * 1_000_000) * 1_000_000;
+        store
+            .set_budget(
+                actor,
+                group.path(),
+                &medgrid_store::insurance::BudgetDraft {
+                    year: DEMO_BUDGET_YEAR,
+                    fund: fund.as_str().into(),
+                    amount: amount.max(1_000_000),
+                    charge_outflow: true,
+                    prepayment: None,
+                    settlement: None,
+                },
+            )
+            .await
+            .context("setting the demo budget")?;
+        println!(
+            "  {DEMO_BUDGET_YEAR} {} budget of {}: {} yuan",
+            fund.label_zh(),
+            group.name,
+            medgrid_domain::insurance::yuan(amount.max(1_000_000))
+        );
+    }
+    Ok(())
+}
+
+/// Member units' records of the first group's residents that the demo files through the
+/// patient index: enough for duplicates to be found and reviewed, few enough to load quickly.
+const DEMO_PATIENT_RECORDS: usize = 2_000;
+
+/// Files the member units' own records of their patients (with the typing errors of real
+/// registration desks) through the patient index, as the units' systems would on arrival:
+/// most link to their resident, some become persons of their own with the doubt queued for
+/// the coordinator's review.
+async fn load_patient_records(
+    store: &Store,
+    actor: &Actor,
+    tree: &medgrid_store::CityTree,
+    group_id: i64,
+    layout: &Layout,
+    residents: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("medgrid-demo-records-{}", std::process::id()));
+    let mut params = medgrid_sim::Params {
+        months: DEMO_MONTHS,
+        ..medgrid_sim::Params::new(seed, residents, DEMO_AS_OF)
+    };
+    params.mpi_records = true;
+    medgrid_sim::write_files(layout, &params, &dir, medgrid_sim::Format::Csv, |_| {})
+        .context("generating the units' patient records")?;
+    let units: std::collections::HashMap<&str, i64> = tree
+        .units
+        .iter()
+        .filter(|u| u.group_id == Some(group_id))
+        .map(|u| (u.code.as_str(), u.id))
+        .collect();
+    let path = dir.join("mpi_records.csv");
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut drafts = Vec::new();
+    for row in reader.deserialize::<DemoRecord>() {
+        let r = row.context("a patient record of the synthetic city")?;
+        let Some(unit_id) = units.get(r.unit_code.as_str()) else {
+            continue;
+        };
+        drafts.push(medgrid_store::patient_index::RecordDraft {
+            unit_id: *unit_id,
+            local_record_no: r.local_record_no,
+            id_number: Some(r.citizen_id),
+            name: r.name,
+            sex: r.sex,
+            birth_date: r.birth_date,
+            phone: Some(r.phone),
+            address: Some(r.address),
+            ..Default::default()
+        });
+        if drafts.len() == DEMO_PATIENT_RECORDS {
+            break;
+        }
+    }
+    // The files were only a way to the records; the database now holds what matters.
+    let _ = std::fs::remove_dir_all(&dir);
+    let bar = ProgressBar::new(drafts.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "matching patient records {bar:40} {pos}/{len} ({percent}%, about {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut tally: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    for draft in &drafts {
+        let state = match store.arrive_record(actor, draft).await {
+            Ok(a) => a.record.link_state.label_zh(),
+            // A record the desk typed beyond repair (a birth date that is no date) is refused
+            // as it would be from a unit's system.
+            Err(medgrid_store::StoreError::Invalid(_)) => "输入有误被拒",
+            Err(e) => return Err(e).context("matching a patient record"),
+        };
+        *tally.entry(state).or_default() += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let summary: Vec<String> = tally.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "  {} patient records of the first group matched: {}",
+        drafts.len(),
+        summary.join("，")
+    );
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct DemoRecord {
+    unit_code: String,
+    local_record_no: String,
+    citizen_id: String,
+    name: String,
+    sex: String,
+    birth_date: String,
+    phone: String,
+    address: String,
 }
 
 /// Generates the synthetic city into the database, with a progress bar on stderr (hidden when

@@ -503,8 +503,9 @@ fn referral_journey() {
     let moves = browser.find_all("button.reschedule-slot");
     assert!(!moves.is_empty(), "other slots to move to");
     browser.click(&moves[0]);
-    // The page before showed "操作已完成" too: wait for the booking itself to change.
-    let moved = text_when(&browser, "#booking", |t| t != first);
+    // The page before showed "操作已完成" too: wait for the booking itself to change. While
+    // the page reloads the element can read empty, so a moved booking is one with a reference.
+    let moved = text_when(&browser, "#booking", |t| t != first && t.contains("BK"));
     assert_eq!(status_of(&browser), "已预约");
     assert!(moved.contains("BK"), "still one booking, moved: {moved}");
     log_out(&browser);
@@ -848,4 +849,154 @@ fn cockpit_journey() {
             .unwrap_or("")
     )));
     browser.wait_text("权限");
+}
+
+/// The patient index on the demo city: the group's coordinator opens the review queue the
+/// units' records left, reads a doubtful pair side by side with the evidence of each field,
+/// decides they are one person (a merge), finds the merge on the person's page and undoes it;
+/// a family doctor finds a person with identifiers masked and shows them in full.
+#[test]
+fn patient_index_journey() {
+    let server = Server::demo(&sqlite_url("patient-index"));
+    let printed = server.stdout.join("\n");
+    assert!(
+        printed.contains("待人工核对"),
+        "the demo queues doubts: {printed}"
+    );
+    let browser = Browser::start();
+
+    log_in(&browser, &server, "coordinator");
+    let nav = browser.find("#nav-match-reviews");
+    browser.click(&nav);
+    let links = browser.find_all("#review-queue a.review-link");
+    assert!(!links.is_empty(), "open reviews are listed");
+    browser.click(&links[0]);
+    let title = text_when(&browser, "#review-title", |t| t.contains("是否同一人"));
+    assert!(title.contains("编号"));
+    let rows = browser.find_all("#side-by-side tbody tr");
+    assert_eq!(rows.len(), 6, "one row per compared field");
+    let differing = browser.find_all("#side-by-side tr.differs");
+    assert!(
+        !differing.is_empty() && differing.len() < 6,
+        "differences are marked, agreements are not"
+    );
+    let probability = browser.text(&browser.find("#review-probability"));
+    assert!(probability.contains('%'), "{probability}");
+    browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("match-review.png"));
+    let candidate = browser.find("#side-by-side thead a");
+    let person_href = browser.attribute(&candidate, "href");
+    let same = browser.find("#verdict-same");
+    browser.click(&same);
+    browser.wait_text("主索引核对");
+
+    // The merge is on the kept person's page, and can be undone.
+    browser.goto(&server.url(&person_href));
+    let merges = text_when(&browser, "#merges", |t| t.contains("主索引核对"));
+    assert!(
+        merges.contains("有效") || merges.contains("撤销合并"),
+        "{merges}"
+    );
+    let undo = browser
+        .find_all("#merges button.danger")
+        .first()
+        .cloned()
+        .expect("an undo button for the merge");
+    browser.click(&undo);
+    let merges = text_when(&browser, "#merges", |t| t.contains("撤销"));
+    assert!(merges.contains("已于"), "{merges}");
+    log_out(&browser);
+
+    // A family doctor finds a person: masked in the list and on the page until asked.
+    log_in(&browser, &server, "doctor");
+    let nav = browser.find("#nav-persons");
+    browser.click(&nav);
+    browser.find("#person-search");
+    // The doctor's own unit's residents: some common surname is among them.
+    let found = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"]
+        .iter()
+        .any(|surname| {
+            browser.goto(&server.url(&format!("/persons?q={surname}")));
+            let table = text_when(&browser, "#persons", |t| !t.is_empty());
+            !table.contains("没有找到")
+        });
+    assert!(found, "a resident of the unit is found by surname");
+    let table = browser.text(&browser.find("#persons"));
+    assert!(
+        table.contains('*'),
+        "identifiers masked in the list: {table}"
+    );
+    let first = browser.find("#persons tbody a");
+    browser.click(&first);
+    let id = text_when(&browser, "#person-citizen-id", |t| !t.is_empty());
+    assert!(id.contains('*'), "masked: {id}");
+    let full = browser.find("#show-full");
+    browser.click(&full);
+    let id = text_when(&browser, "#person-citizen-id", |t| !t.contains('*'));
+    assert_eq!(id.chars().count(), 18, "in full: {id}");
+    drop(browser);
+    server.stop();
+}
+
+/// The insurance budget on the demo city: the insurance officer runs the twelve monthly
+/// prepayments of the demo year, settles it with the group's score and finds the statement and
+/// its Excel export; the group manager reads the same page without the controls.
+#[test]
+fn insurance_journey() {
+    let server = Server::demo(&sqlite_url("insurance"));
+    let browser = Browser::start();
+
+    log_in(&browser, &server, "insurer");
+    let nav = browser.find("#nav-insurance");
+    browser.click(&nav);
+    let title = text_when(&browser, "#insurance-title", |t| t.contains("2025"));
+    assert!(title.contains("医疗集团"), "{title}");
+    assert!(browser
+        .text(&browser.find("#budget-amount"))
+        .ends_with("元"));
+    assert_eq!(browser.find_all("#spending-chart rect").len(), 12);
+    for month in 1..=12 {
+        let run = browser.find("#run-prepayment");
+        assert_eq!(browser.text(&run), format!("运行 {month} 月预付"));
+        browser.click(&run);
+        text_when(
+            &browser,
+            &format!("#months tr[data-month=\"{month}\"]"),
+            |t| t.contains("已确认"),
+        );
+    }
+    assert!(
+        browser.find_all("#run-prepayment").is_empty(),
+        "all twelve run"
+    );
+    browser
+        .screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("insurance-year.png"));
+    let score = browser.find("#settle-form input[name=score]");
+    browser.type_into(&score, "92.5");
+    let settle = browser.find("#run-settlement");
+    browser.click(&settle);
+    let due = text_when(&browser, "#settlement-due", |t| t.contains("元"));
+    assert!(
+        due.contains("医保应补付") || due.contains("集团应退回"),
+        "{due}"
+    );
+    let lines = browser.find_all("#statement tbody tr");
+    assert!(
+        lines.len() >= 12,
+        "every step of the statement: {}",
+        lines.len()
+    );
+    let export = browser.find("#export-statement");
+    let href = browser.attribute(&export, "href");
+    assert!(href.ends_with("/statement.xlsx"), "{href}");
+    log_out(&browser);
+
+    log_in(&browser, &server, "group.manager");
+    browser.goto(&server.url("/insurance"));
+    text_when(&browser, "#settlement-due", |t| t.contains("元"));
+    assert!(
+        browser.find_all("#run-settlement").is_empty(),
+        "reading, not running"
+    );
+    drop(browser);
+    server.stop();
 }

@@ -115,12 +115,40 @@ pub fn key_of<'v>(rule: &Rule, value: impl Fn(usize) -> &'v Value) -> u64 {
     h.finish().max(1)
 }
 
+impl Rule {
+    /// The columns the rule's key is made of: under this rule their agreement is given, so
+    /// it says nothing about whether a pair is one person.
+    pub fn columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().map(|part| match *part {
+            KeyPart::Exact(c) | KeyPart::Sound(c) | KeyPart::Prefix(c, _) | KeyPart::Year(c) => c,
+        })
+    }
+}
+
 /// What blocking found.
 #[derive(Debug, Default)]
 pub struct Candidates {
     pub pairs: Vec<(u32, u32)>,
     /// Records left out of a rule because its block was too large.
     pub skipped: usize,
+    /// `keys[rule][record]`: the record's key under each rule, 0 when it has none or its
+    /// block was too large, so that two records share a non-zero key exactly when the rule
+    /// compared them.
+    pub keys: Vec<Vec<u64>>,
+}
+
+impl Candidates {
+    /// The rules (the first 64, as bits) that compared records `i` and `j`.
+    pub fn rules_of(&self, i: u32, j: u32) -> u64 {
+        let mut mask = 0;
+        for (r, ks) in self.keys.iter().take(64).enumerate() {
+            let a = ks[i as usize];
+            if a != 0 && a == ks[j as usize] {
+                mask |= 1 << r;
+            }
+        }
+        mask
+    }
 }
 
 /// Candidate pairs `(i, j)`, `i < j`. With `split`, records below it come from the first
@@ -131,54 +159,66 @@ pub fn candidates(
     records: usize,
     split: Option<usize>,
 ) -> Candidates {
-    let keys: Vec<Vec<u64>> = rules
+    let mut keys: Vec<Vec<u64>> = rules
         .iter()
         .map(|r| (0..records).map(|i| key(r, columns, i)).collect())
         .collect();
-    let mut pairs = Vec::new();
+    // Every rule's blocks first, and the keys of too large blocks cleared, so that a pair
+    // in a too large block of an earlier rule is still found by a later one.
     let mut skipped = 0;
-    for (k, rule_keys) in keys.iter().enumerate() {
-        let mut order: Vec<(u64, u32)> = rule_keys
-            .iter()
-            .enumerate()
-            .filter(|(_, key)| **key != 0)
-            .map(|(i, key)| (*key, i as u32))
-            .collect();
-        order.sort_unstable();
-        let mut start = 0;
-        while start < order.len() {
-            let mut end = start + 1;
-            while end < order.len() && order[end].0 == order[start].0 {
-                end += 1;
+    let orders: Vec<Vec<(u64, u32)>> = keys
+        .iter_mut()
+        .map(|rule_keys| {
+            let mut order: Vec<(u64, u32)> = rule_keys
+                .iter()
+                .enumerate()
+                .filter(|(_, key)| **key != 0)
+                .map(|(i, key)| (*key, i as u32))
+                .collect();
+            order.sort_unstable();
+            let mut kept = Vec::with_capacity(order.len());
+            for block in order.chunk_by(|a, b| a.0 == b.0) {
+                if block.len() > MAX_BLOCK {
+                    skipped += block.len();
+                    for &(_, i) in block {
+                        rule_keys[i as usize] = 0;
+                    }
+                } else {
+                    kept.extend_from_slice(block);
+                }
             }
-            let block = &order[start..end];
-            if block.len() > MAX_BLOCK {
-                skipped += block.len();
-            } else {
-                for (x, &(_, i)) in block.iter().enumerate() {
-                    for &(_, j) in &block[x + 1..] {
-                        let (i, j) = (i.min(j), i.max(j));
-                        if let Some(s) = split {
-                            if (i as usize) < s && (j as usize) < s
-                                || (i as usize) >= s && (j as usize) >= s
-                            {
-                                continue;
-                            }
+            kept
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for (k, order) in orders.iter().enumerate() {
+        for block in order.chunk_by(|a, b| a.0 == b.0) {
+            for (x, &(_, i)) in block.iter().enumerate() {
+                for &(_, j) in &block[x + 1..] {
+                    let (i, j) = (i.min(j), i.max(j));
+                    if let Some(s) = split {
+                        if (i as usize) < s && (j as usize) < s
+                            || (i as usize) >= s && (j as usize) >= s
+                        {
+                            continue;
                         }
-                        let earlier = keys[..k].iter().any(|ks| {
-                            let a = ks[i as usize];
-                            a != 0 && a == ks[j as usize]
-                        });
-                        if !earlier {
-                            pairs.push((i, j));
-                        }
+                    }
+                    let earlier = keys[..k].iter().any(|ks| {
+                        let a = ks[i as usize];
+                        a != 0 && a == ks[j as usize]
+                    });
+                    if !earlier {
+                        pairs.push((i, j));
                     }
                 }
             }
-            start = end;
         }
     }
-    Candidates { pairs, skipped }
+    Candidates {
+        pairs,
+        skipped,
+        keys,
+    }
 }
 
 #[cfg(test)]
@@ -206,5 +246,23 @@ mod tests {
         let mut across = candidates(&rules, &columns, 4, Some(2)).pairs;
         across.sort_unstable();
         assert_eq!(across, [(0, 2), (1, 2)]);
+    }
+
+    #[test]
+    fn a_pair_in_a_too_large_block_is_left_to_the_other_rules() {
+        // Everyone born on 1 January: the birth-date block is too large, yet the two
+        // records sharing a name and a birth year are still compared by the name rule.
+        let kinds = [FieldKind::Name, FieldKind::BirthDate];
+        let names: Vec<String> = (0..MAX_BLOCK + 1).map(|i| format!("n{i}")).collect();
+        let mut rows: Vec<[&str; 2]> = names.iter().map(|n| [n.as_str(), "1950-01-01"]).collect();
+        rows.push(["n0", "1950-01-01"]);
+        let columns: Vec<Vec<Value>> = (0..2)
+            .map(|c| rows.iter().map(|r| Value::new(kinds[c], r[c])).collect())
+            .collect();
+        let rules = default_rules(&kinds);
+        let found = candidates(&rules, &columns, rows.len(), None);
+        assert_eq!(found.pairs, [(0, rows.len() as u32 - 1)]);
+        assert_eq!(found.skipped, rows.len());
+        assert_eq!(found.rules_of(0, rows.len() as u32 - 1), 0b10);
     }
 }

@@ -232,25 +232,67 @@ pub fn jaro(a: &[char], b: &[char]) -> f64 {
 /// Levenshtein distance on characters, or `bound + 1` as soon as it is known to exceed
 /// `bound` (the levels only ask "at most one or two edits?").
 pub fn levenshtein(a: &[char], b: &[char], bound: usize) -> usize {
+    let big = bound.saturating_add(1);
     if a.len().abs_diff(b.len()) > bound {
-        return bound + 1;
+        return big;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, &ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        let mut row_min = cur[0];
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            row_min = row_min.min(cur[j + 1]);
+    // A shared beginning and end cost nothing; most near misses differ in a character or two.
+    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[head..], &b[head..]);
+    let tail = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a, b) = (&a[..a.len() - tail], &b[..b.len() - tail]);
+    if a.is_empty() || b.is_empty() {
+        return a.len().max(b.len()).min(big);
+    }
+    // Two rows; values short enough for the stack need no allocation, which is most of the
+    // cost of comparing a pair of short values.
+    const STACK: usize = 64;
+    let n = b.len();
+    let (mut prev_stack, mut cur_stack) = ([0usize; STACK], [0usize; STACK]);
+    let (mut prev_heap, mut cur_heap): (Vec<usize>, Vec<usize>);
+    let (mut prev, mut cur): (&mut [usize], &mut [usize]) = if n < STACK {
+        (&mut prev_stack[..=n], &mut cur_stack[..=n])
+    } else {
+        prev_heap = vec![0; n + 1];
+        cur_heap = vec![0; n + 1];
+        (&mut prev_heap, &mut cur_heap)
+    };
+    for (j, x) in prev.iter_mut().enumerate() {
+        *x = j.min(big);
+    }
+    // Only cells within `bound` of the diagonal can stay within `bound`; the rest count as
+    // `bound + 1`, and every value is capped there (edits only add up).
+    for (i, &ca) in a.iter().enumerate().map(|(i, c)| (i + 1, c)) {
+        let lo = i.saturating_sub(bound).max(1);
+        let hi = i.saturating_add(bound).min(n);
+        cur[0] = i.min(big);
+        if lo > 1 {
+            cur[lo - 1] = big;
         }
-        if row_min > bound {
-            return bound + 1;
+        let mut row_min = if lo == 1 { cur[0] } else { big };
+        for j in lo..=hi {
+            let cost = usize::from(ca != b[j - 1]);
+            let v = (prev[j - 1] + cost)
+                .min(prev[j] + 1)
+                .min(cur[j - 1] + 1)
+                .min(big);
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if hi < n {
+            cur[hi + 1] = big;
+        }
+        if row_min >= big {
+            return big;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()].min(bound + 1)
+    prev[n].min(big)
 }
 
 #[cfg(test)]
@@ -278,6 +320,50 @@ mod tests {
         assert_eq!(levenshtein(&c("kitten"), &c("sitting"), 5), 3);
         assert_eq!(levenshtein(&c("kitten"), &c("sitting"), 1), 2, "bounded");
         assert!(jaro_winkler(&c("张小明"), &c("张晓明")) > 0.7);
+    }
+
+    #[test]
+    fn bounded_levenshtein_agrees_with_the_full_table() {
+        fn full(a: &[char], b: &[char]) -> usize {
+            let mut d: Vec<Vec<usize>> = (0..=a.len())
+                .map(|i| (0..=b.len()).map(|j| if i == 0 { j } else { i }).collect())
+                .collect();
+            for i in 1..=a.len() {
+                for j in 1..=b.len() {
+                    let cost = usize::from(a[i - 1] != b[j - 1]);
+                    d[i][j] = (d[i - 1][j - 1] + cost)
+                        .min(d[i - 1][j] + 1)
+                        .min(d[i][j - 1] + 1);
+                }
+            }
+            d[a.len()][b.len()]
+        }
+        // Every pair of strings of up to five characters over a three-letter alphabet.
+        let words: Vec<Vec<char>> = (0..=5u32)
+            .flat_map(|len| {
+                (0..3usize.pow(len)).map(move |mut x| {
+                    (0..len)
+                        .map(|_| {
+                            let c = ['a', 'b', 'c'][x % 3];
+                            x /= 3;
+                            c
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        for a in words.iter().step_by(3) {
+            for b in &words {
+                let d = full(a, b);
+                for bound in 0..4 {
+                    assert_eq!(
+                        levenshtein(a, b, bound),
+                        d.min(bound + 1),
+                        "{a:?} {b:?} {bound}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -29,7 +29,62 @@ pub fn estimate(
     max_iterations: u32,
     tolerance: f64,
 ) -> u32 {
-    let patterns: Vec<(Pattern, f64)> = counts.iter().map(|(p, c)| (*p, *c as f64)).collect();
+    iterate(params, counts, max_iterations, tolerance, true)
+}
+
+/// Estimates m and the prior in place, u held as given; returns the iterations run.
+///
+/// This is how a model is estimated from the candidates of one blocking rule: u comes from
+/// random pairs, because among candidates the different people agree far more often than
+/// random pairs do (blocking put them together), and EM with u free would learn the
+/// blocking instead of the people. A field whose level is 0 in a pattern (missing, or
+/// blanked because the rule blocks on it) neither sways the pair nor learns from it.
+pub fn estimate_m(
+    params: &mut Params,
+    counts: &FxHashMap<Pattern, u64>,
+    max_iterations: u32,
+    tolerance: f64,
+) -> u32 {
+    iterate(params, counts, max_iterations, tolerance, false)
+}
+
+/// The chance a pair of `pattern` is the same person under `params`, prior included.
+pub fn posterior(params: &Params, pattern: Pattern) -> f64 {
+    let (pm, pu) = likelihoods(params, pattern);
+    let (pm, pu) = (params.prior * pm, (1.0 - params.prior) * pu);
+    if pm + pu > 0.0 {
+        pm / (pm + pu)
+    } else {
+        0.0
+    }
+}
+
+/// The chance of `pattern` among true pairs and among different people (missing levels
+/// left out of both).
+pub fn likelihoods(params: &Params, pattern: Pattern) -> (f64, f64) {
+    let mut pm = 1.0;
+    let mut pu = 1.0;
+    for (k, f) in params.fields.iter().enumerate() {
+        let l = level_of(pattern, k);
+        if l > 0 {
+            pm *= f.levels[l - 1].m;
+            pu *= f.levels[l - 1].u;
+        }
+    }
+    (pm, pu)
+}
+
+fn iterate(
+    params: &mut Params,
+    counts: &FxHashMap<Pattern, u64>,
+    max_iterations: u32,
+    tolerance: f64,
+    update_u: bool,
+) -> u32 {
+    // Sorted, so that the sums run in one order and the same data give the same model
+    // bit for bit, whatever the hash map's order.
+    let mut patterns: Vec<(Pattern, f64)> = counts.iter().map(|(p, c)| (*p, *c as f64)).collect();
+    patterns.sort_unstable_by_key(|(p, _)| *p);
     let nf = params.fields.len();
     let mut iterations = 0;
     while iterations < max_iterations {
@@ -43,16 +98,7 @@ pub fn estimate(
         let mut matches = 0.0;
         let mut total = 0.0;
         for &(p, c) in &patterns {
-            let mut pm = params.prior;
-            let mut pu = 1.0 - params.prior;
-            for (k, f) in params.fields.iter().enumerate() {
-                let l = level_of(p, k);
-                if l > 0 {
-                    pm *= f.levels[l - 1].m;
-                    pu *= f.levels[l - 1].u;
-                }
-            }
-            let g = if pm + pu > 0.0 { pm / (pm + pu) } else { 0.0 };
+            let g = posterior(params, p);
             matches += c * g;
             total += c;
             for k in 0..nf {
@@ -75,7 +121,7 @@ pub fn estimate(
                     moved = moved.max((m - l.m).abs());
                     l.m = m;
                 }
-                if u_sum > 0.0 {
+                if update_u && u_sum > 0.0 {
                     let u = (u_acc[k][i + 1] / u_sum).max(FLOOR);
                     moved = moved.max((u - l.u).abs());
                     l.u = u;
@@ -92,22 +138,43 @@ pub fn estimate(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::field::FieldKind;
 
-    /// A tiny deterministic generator (SplitMix64), so the test needs no dependency.
-    struct Mix(u64);
+    /// A tiny deterministic generator (SplitMix64), so the tests need no dependency.
+    pub(crate) struct Mix(pub(crate) u64);
+
+    /// Four fields with known m and u per level (after "missing"), for the estimation tests.
+    pub(crate) const KINDS: [FieldKind; 4] = [
+        FieldKind::Surname,
+        FieldKind::BirthDate,
+        FieldKind::Sex,
+        FieldKind::Postcode,
+    ];
+    pub(crate) const M: [&[f64]; 4] = [
+        &[0.85, 0.05, 0.04, 0.03, 0.03],
+        &[0.9, 0.02, 0.04, 0.02, 0.02],
+        &[0.97, 0.03],
+        &[0.88, 0.07, 0.05],
+    ];
+    pub(crate) const U: [&[f64]; 4] = [
+        &[0.02, 0.01, 0.05, 0.12, 0.80],
+        &[0.004, 0.001, 0.01, 0.03, 0.955],
+        &[0.5, 0.5],
+        &[0.05, 0.15, 0.80],
+    ];
     impl Mix {
-        fn next(&mut self) -> f64 {
+        pub(crate) fn next(&mut self) -> f64 {
             self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = self.0;
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
         }
-        fn pick(&mut self, dist: &[f64]) -> u8 {
+        /// A level (from 1) drawn from `dist`.
+        pub(crate) fn pick(&mut self, dist: &[f64]) -> u8 {
             let mut x = self.next();
             for (i, p) in dist.iter().enumerate() {
                 if x < *p {
@@ -122,24 +189,7 @@ mod tests {
     #[test]
     fn em_recovers_known_parameters_from_unlabelled_pairs() {
         // Four fields with known m and u; 200,000 pairs of which 12% are true.
-        let kinds = [
-            FieldKind::Surname,
-            FieldKind::BirthDate,
-            FieldKind::Sex,
-            FieldKind::Postcode,
-        ];
-        let m: [&[f64]; 4] = [
-            &[0.85, 0.05, 0.04, 0.03, 0.03],
-            &[0.9, 0.02, 0.04, 0.02, 0.02],
-            &[0.97, 0.03],
-            &[0.88, 0.07, 0.05],
-        ];
-        let u: [&[f64]; 4] = [
-            &[0.02, 0.01, 0.05, 0.12, 0.80],
-            &[0.004, 0.001, 0.01, 0.03, 0.955],
-            &[0.5, 0.5],
-            &[0.05, 0.15, 0.80],
-        ];
+        let (kinds, m, u) = (KINDS, M, U);
         let prior = 0.12;
         let mut g = Mix(7);
         let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();

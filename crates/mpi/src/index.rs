@@ -6,11 +6,10 @@
 use rustc_hash::FxHashMap;
 
 use crate::block::{self, Rule, MAX_BLOCK};
-use crate::compare;
-use crate::em;
 use crate::field::Value;
-use crate::linkage::{Column, LinkageError, Scorer};
+use crate::linkage::{Column, LinkageError};
 use crate::model::Params;
+use crate::score::Comparator;
 
 /// A person the arriving record may be.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,9 +33,8 @@ pub enum Decision {
 
 /// Persons and their records in memory, with the blocking keys of every record.
 pub struct Index {
-    columns: Vec<Column>,
+    comparator: Comparator,
     rules: Vec<Rule>,
-    scorer: Scorer,
     /// `values[c][r]`, as in a dataset.
     values: Vec<Vec<Value>>,
     person_of: Vec<u32>,
@@ -48,7 +46,6 @@ pub struct Index {
 
 impl Index {
     pub fn new(columns: Vec<Column>, params: &Params) -> Result<Index, LinkageError> {
-        params.fit(&columns)?;
         let kinds: Vec<_> = columns.iter().map(|c| c.kind).collect();
         let rules = block::default_rules(&kinds);
         Ok(Index {
@@ -60,8 +57,7 @@ impl Index {
                 .collect(),
             blocks: vec![FxHashMap::default(); rules.len()],
             rules,
-            scorer: Scorer::new(params),
-            columns,
+            comparator: Comparator::new(columns, params.clone())?,
             person_of: Vec::new(),
             members: Vec::new(),
         })
@@ -69,11 +65,7 @@ impl Index {
 
     /// Prepares raw values, one per column.
     pub fn prepare(&self, raw: &[&str]) -> Vec<Value> {
-        self.columns
-            .iter()
-            .enumerate()
-            .map(|(c, col)| Value::new(col.kind, raw.get(c).copied().unwrap_or_default()))
-            .collect()
+        self.comparator.prepare(raw)
     }
 
     pub fn records(&self) -> usize {
@@ -109,44 +101,28 @@ impl Index {
                 self.members[person as usize]
                     .iter()
                     .map(|&r| {
-                        let mut p = 0;
-                        for (c, col) in self.columns.iter().enumerate() {
-                            let l = compare::level(col.kind, &v[c], &self.values[c][r as usize]);
-                            p = em::with_level(p, c, l);
-                        }
-                        let tf = self.scorer.tf_bits(p, |k| {
+                        let p = self.comparator.pattern(v, |c| &self.values[c][r as usize]);
+                        let probability = self.comparator.probability(p, |k| {
                             let n = self.counts[k].as_ref()?.get(&v[k].norm)?;
                             Some(f64::from(*n) / total)
                         });
                         Candidate {
                             person,
                             record: r,
-                            probability: self.scorer.decide(p, self.scorer.bits(p) + tf),
+                            probability,
                         }
                     })
                     .max_by(|a, b| a.probability.total_cmp(&b.probability))
             })
-            .filter(|c| c.probability >= self.scorer.review_threshold())
+            .filter(|c| c.probability >= self.comparator.review_threshold())
             .collect();
         out.sort_by(|a, b| b.probability.total_cmp(&a.probability));
         out
     }
 
-    /// What the thresholds make of `candidates`: two persons above the link threshold are a
-    /// question for a person, not a coin toss.
+    /// What the thresholds make of `candidates` (see [`Comparator::decide`]).
     pub fn decide(&self, candidates: &[Candidate]) -> Decision {
-        let link = self.scorer.link_threshold();
-        match candidates {
-            [] => Decision::New,
-            [best, rest @ ..] if best.probability >= link => {
-                if rest.first().is_some_and(|c| c.probability >= link) {
-                    Decision::Review(candidates.to_vec())
-                } else {
-                    Decision::Link(*best)
-                }
-            }
-            _ => Decision::Review(candidates.to_vec()),
-        }
+        self.comparator.decide(candidates)
     }
 
     /// Adds a record to `person` (a new person when `None`); returns (record, person).

@@ -15,8 +15,10 @@ pub mod index;
 pub mod linkage;
 pub mod model;
 pub mod pinyin;
+pub mod score;
 
 pub use field::{FieldKind, Value};
 pub use index::{Candidate, Decision, Index};
 pub use linkage::{run, Column, Dataset, Link, LinkageError, Options, Outcome, Scorer};
 pub use model::Params;
+pub use score::{Comparator, FieldScore, PairScore};

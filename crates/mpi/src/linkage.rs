@@ -1,10 +1,13 @@
 //! Batch linkage: a file deduplicated, or two files linked, by the same engine the patient
-//! index uses on arrival. The model is estimated from the data themselves (u from random
-//! pairs to start, then EM over the candidate pairs), unless a stored model is given.
+//! index uses on arrival. The model is estimated from the data themselves, unless a stored
+//! model is given: u from random pairs, m by EM over each blocking rule's candidates with the
+//! rule's own fields left out, and the prior from the candidates against all pairs.
 
-use rustc_hash::FxHashMap;
+use std::hash::{Hash, Hasher};
 
-use crate::block::{self, Rule};
+use rustc_hash::{FxHashMap, FxHasher};
+
+use crate::block::{self, Candidates, Rule};
 use crate::compare;
 use crate::em::{self, Pattern};
 use crate::field::{FieldKind, Value};
@@ -176,7 +179,9 @@ pub struct Outcome {
     pub timings: Vec<(&'static str, f64)>,
 }
 
-/// Random pairs sampled to start u from.
+/// Random pairs sampled to estimate u from. Exact agreement, the rarest level among
+/// different people, is counted over all pairs instead, so this only has to count the near
+/// misses (a name read alike, a day and month swapped) well enough.
 const U_SAMPLE: usize = 100_000;
 
 /// Term frequencies of each name-like column: value → share of records.
@@ -236,8 +241,9 @@ pub fn run(data: &Dataset, options: &Options) -> Result<Outcome, LinkageError> {
     };
     let found = block::candidates(&rules, &data.values, data.len(), data.split);
     let (pairs, skipped) = (&found.pairs, found.skipped);
+    let threads = options.threads.max(1);
     lap("blocking");
-    let patterns = patterns(data, pairs, options.threads.max(1));
+    let patterns = patterns(data, pairs, threads);
     lap("comparing");
     let freq = Frequencies::of(data);
     let params = match &options.params {
@@ -245,7 +251,7 @@ pub fn run(data: &Dataset, options: &Options) -> Result<Outcome, LinkageError> {
             p.fit(&data.columns)?;
             p.clone()
         }
-        None => estimate(data, &patterns, &freq, options.threads.max(1)),
+        None => estimate(data, &rules, &found, &patterns, &freq, threads),
     };
     lap("estimating");
     let threshold = options.threshold.unwrap_or(params.link_threshold);
@@ -295,10 +301,68 @@ fn patterns(data: &Dataset, pairs: &[(u32, u32)], threads: usize) -> Vec<Pattern
     })
 }
 
-/// u from random pairs (nearly all of them different people), then EM over the candidates.
-fn estimate(data: &Dataset, patterns: &[Pattern], freq: &Frequencies, threads: usize) -> Params {
+/// Estimates the model without labels, as Splink does:
+///
+/// - u from random pairs, which are nearly all different people, and then held fixed;
+/// - m by EM over each blocking rule's candidates, with the fields the rule blocks on left
+///   out (every candidate agrees on them, people or not), averaged per field over the rules
+///   that could estimate it;
+/// - the prior as the share of true pairs among all pairs of records, not among candidates:
+///   u describes random pairs, so the prior must too, or blocking would be counted twice.
+fn estimate(
+    data: &Dataset,
+    rules: &[Rule],
+    found: &Candidates,
+    patterns: &[Pattern],
+    freq: &Frequencies,
+    threads: usize,
+) -> Params {
     let nf = data.columns.len();
-    let mut u: Vec<Vec<f64>> = data
+    let u = random_u(data, threads);
+    let columns: Vec<(String, FieldKind)> = data
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.kind))
+        .collect();
+    let mut params = Params::initial(&columns, &u);
+    for (k, f) in params.fields.iter_mut().enumerate() {
+        if let Some(chance) = freq.by_chance(k) {
+            f.exact_by_chance = chance;
+        }
+    }
+    let by_rules = counts_by_rules(found, patterns, threads);
+    let iterations = estimate_m(&mut params, rules, &by_rules);
+    let mut all: FxHashMap<Pattern, u64> = FxHashMap::default();
+    for (&(_, p), &c) in &by_rules {
+        *all.entry(p).or_default() += c;
+    }
+    params.prior = prior_among_all_pairs(&params, &all, all_pairs(data));
+    params.iterations = iterations;
+    params.trained_pairs = patterns.len() as u64;
+    params.version = format!(
+        "em-{}-{}fields-{}pairs",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        nf,
+        params.trained_pairs
+    );
+    params
+}
+
+/// How many pairs the data hold: every pair of records, or with two files every pair across.
+fn all_pairs(data: &Dataset) -> f64 {
+    let n = data.len() as f64;
+    match data.split {
+        Some(s) if s > 0 && s < data.len() => s as f64 * (n - s as f64),
+        _ => n * (n - 1.0) / 2.0,
+    }
+}
+
+/// u per field and level (after "missing"), as among random pairs of records: nearly all of
+/// them different people, whatever the blocking would have put together. Exact agreement is
+/// counted over every pair from the values' frequencies; the other levels, which need a
+/// comparison, from a sample of random pairs.
+fn random_u(data: &Dataset, threads: usize) -> Vec<Vec<f64>> {
+    let mut counts: Vec<Vec<f64>> = data
         .columns
         .iter()
         .map(|c| vec![0.0; compare::levels(c.kind).len() - 1])
@@ -314,7 +378,9 @@ fn estimate(data: &Dataset, patterns: &[Pattern], freq: &Frequencies, threads: u
                 .wrapping_add(1_442_695_040_888_963_407);
             ((state >> 33) as usize) % bound
         };
-        for _ in 0..U_SAMPLE.min(n * (n - 1) / 2) {
+        let wanted = (U_SAMPLE as f64).min(all_pairs(data)) as usize;
+        sample.reserve(wanted);
+        for _ in 0..wanted {
             let (i, j) = match data.split {
                 Some(s) if s > 0 && s < n => (next(s), s + next(n - s)),
                 _ => (next(n), next(n)),
@@ -325,46 +391,244 @@ fn estimate(data: &Dataset, patterns: &[Pattern], freq: &Frequencies, threads: u
         }
     }
     for p in self::patterns(data, &sample, threads) {
-        for (k, u_k) in u.iter_mut().enumerate() {
+        for (k, counts_k) in counts.iter_mut().enumerate() {
             let l = em::level_of(p, k);
             if l > 0 {
-                u_k[l - 1] += 1.0;
+                counts_k[l - 1] += 1.0;
             }
         }
     }
-    for u_k in &mut u {
-        let total: f64 = u_k.iter().sum();
-        let levels = u_k.len() as f64;
-        for x in u_k.iter_mut() {
-            // Laplace smoothing: a level never seen among random pairs is rare, not impossible.
-            *x = (*x + 1.0) / (total + levels);
-        }
-    }
-    let columns: Vec<(String, FieldKind)> = data
-        .columns
+    let fields: Vec<usize> = (0..data.columns.len()).collect();
+    let chunk = fields.len().div_ceil(threads).max(1);
+    let exact: Vec<Option<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = fields
+            .chunks(chunk)
+            .map(|part| {
+                let work = move || part.iter().map(|&k| exact_agreement(data, k)).collect();
+                (part.len(), s.spawn(work))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| h.join().unwrap_or_else(|_| vec![None; n]))
+            .collect()
+    });
+    counts
         .iter()
-        .map(|c| (c.name.clone(), c.kind))
-        .collect();
-    let mut params = Params::initial(&columns, &u);
-    for (k, f) in params.fields.iter_mut().enumerate() {
-        if let Some(chance) = freq.by_chance(k) {
-            f.exact_by_chance = chance;
+        .enumerate()
+        .map(|(k, counts_k)| {
+            let (exact, rest) = match exact[k] {
+                Some(share) => (Some(share), &counts_k[1..]),
+                None => (None, &counts_k[..]),
+            };
+            let total: f64 = rest.iter().sum();
+            let levels = rest.len() as f64;
+            // Laplace smoothing: a level never seen among random pairs is rare, not
+            // impossible.
+            let of_rest = 1.0 - exact.unwrap_or(0.0);
+            exact
+                .into_iter()
+                .chain(rest.iter().map(|x| of_rest * (x + 1.0) / (total + levels)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The share of pairs of present values (across the files, when linking) that agree exactly,
+/// counted from the values' frequencies: exact agreement between different people is often
+/// too rare (one pair in tens of thousands for a birth date) for a sample to count well.
+/// `None` for a column with no pair of present values.
+fn exact_agreement(data: &Dataset, c: usize) -> Option<f64> {
+    let linking = data.split.filter(|&s| s > 0 && s < data.len());
+    let kind = data.columns[c].kind;
+    let mut present = [0.0f64; 2];
+    // Values by a 63-bit hash, the file in the lowest bit: sorting them brings equal values
+    // together faster than a map of strings would, and a collision in a million values is
+    // about one in ten million.
+    let mut values: Vec<u64> = Vec::with_capacity(data.len());
+    for (r, v) in data.values[c].iter().enumerate() {
+        if v.is_missing() {
+            continue;
+        }
+        let side = u64::from(linking.is_some_and(|s| r >= s));
+        present[side as usize] += 1.0;
+        // Level 1 of a citizen ID is agreement on a valid number.
+        if kind == FieldKind::CitizenId && !v.valid {
+            continue;
+        }
+        let mut h = FxHasher::default();
+        v.norm.hash(&mut h);
+        values.push(h.finish() << 1 | side);
+    }
+    values.sort_unstable();
+    let mut agree = 0.0;
+    for same in values.chunk_by(|a, b| a >> 1 == b >> 1) {
+        let second = same.iter().filter(|x| *x & 1 == 1).count() as f64;
+        let first = same.len() as f64 - second;
+        agree += if linking.is_some() {
+            first * second
+        } else {
+            first * (first - 1.0) / 2.0
+        };
+    }
+    let all = if linking.is_some() {
+        present[0] * present[1]
+    } else {
+        present[0] * (present[0] - 1.0) / 2.0
+    };
+    // Never quite impossible: as if one pair of all agreed.
+    (all > 0.0).then(|| agree.max(1.0) / all)
+}
+
+/// Pattern counts per set of rules (as bits) that compared the pair, on `threads` threads.
+fn counts_by_rules(
+    found: &Candidates,
+    patterns: &[Pattern],
+    threads: usize,
+) -> FxHashMap<(u64, Pattern), u64> {
+    let chunk = found.pairs.len().div_ceil(threads).max(1);
+    let parts: Vec<FxHashMap<(u64, Pattern), u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = found
+            .pairs
+            .chunks(chunk)
+            .zip(patterns.chunks(chunk))
+            .map(|(pairs, patterns)| {
+                s.spawn(move || {
+                    let mut counts: FxHashMap<(u64, Pattern), u64> = FxHashMap::default();
+                    for (&(i, j), &p) in pairs.iter().zip(patterns) {
+                        *counts.entry((found.rules_of(i, j), p)).or_default() += 1;
+                    }
+                    counts
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut counts = FxHashMap::default();
+    for part in parts {
+        for (key, c) in part {
+            *counts.entry(key).or_default() += c;
         }
     }
-    let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
-    for p in patterns {
-        *counts.entry(*p).or_default() += 1;
+    counts
+}
+
+/// m by EM over each rule's candidates in turn, u held fixed and the rule's own fields left
+/// out, then per field the average over the rules that estimated it, each weighed by the
+/// true pairs it found (a rule that found a handful says less than one that found
+/// thousands); a field no rule could estimate keeps its starting m. Returns the EM
+/// iterations run in all.
+///
+/// A phone, an address or a postcode is shared by a household. Among the pairs a rule on one
+/// of them compares, family members agree on the other household fields far more often than
+/// random pairs do; with u from random pairs EM takes them for one person and learns that
+/// true pairs often differ in name and birth date. So a field's m comes from the rules on a
+/// person's own fields (identifiers, names, birth date) when any of them could estimate it,
+/// and from the household rules only when none could.
+fn estimate_m(
+    params: &mut Params,
+    rules: &[Rule],
+    by_rules: &FxHashMap<(u64, Pattern), u64>,
+) -> u32 {
+    let nf = params.fields.len();
+    let kinds: Vec<FieldKind> = params.fields.iter().map(|f| f.kind).collect();
+    let household = |rule: &Rule| {
+        rule.columns().any(|c| {
+            matches!(
+                kinds.get(c),
+                Some(FieldKind::Phone | FieldKind::Address | FieldKind::Postcode)
+            )
+        })
+    };
+    // Per field, per kind of rule (own fields, household): Σ found × m, and Σ found.
+    let zero: Vec<Vec<f64>> = params
+        .fields
+        .iter()
+        .map(|f| vec![0.0; f.levels.len()])
+        .collect();
+    let mut sums = [zero.clone(), zero];
+    let mut weights = [vec![0.0; nf], vec![0.0; nf]];
+    let mut iterations = 0;
+    for (r, rule) in rules.iter().enumerate().take(64) {
+        let mut blanked: Vec<bool> = vec![false; nf];
+        for c in rule.columns() {
+            if let Some(b) = blanked.get_mut(c) {
+                *b = true;
+            }
+        }
+        // Blocked fields are blanked to level 0, which EM reads as missing.
+        let keep = (0..nf)
+            .filter(|&k| !blanked[k])
+            .fold(0, |p, k| em::with_level(p, k, 0b111));
+        let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
+        for (&(mask, p), &c) in by_rules {
+            if mask & (1 << r) != 0 {
+                *counts.entry(p & keep).or_default() += c;
+            }
+        }
+        let informed: Vec<bool> = (0..nf)
+            .map(|k| counts.keys().any(|&p| em::level_of(p, k) > 0))
+            .collect();
+        if !informed.iter().any(|x| *x) {
+            continue;
+        }
+        let mut local = params.clone();
+        iterations += em::estimate_m(&mut local, &counts, 200, 1e-6);
+        let found = local.prior * counts.values().sum::<u64>() as f64;
+        let tier = usize::from(household(rule));
+        for k in (0..nf).filter(|&k| informed[k]) {
+            for (s, l) in sums[tier][k].iter_mut().zip(&local.fields[k].levels) {
+                *s += found * l.m;
+            }
+            weights[tier][k] += found;
+        }
     }
-    if !counts.is_empty() {
-        em::estimate(&mut params, &counts, 200, 1e-6);
+    for (k, f) in params.fields.iter_mut().enumerate() {
+        let Some(tier) = (0..2).find(|&t| weights[t][k] > 0.0) else {
+            continue;
+        };
+        for (l, s) in f.levels.iter_mut().zip(&sums[tier][k]) {
+            l.m = (s / weights[tier][k]).max(model::FLOOR);
+        }
     }
-    params.version = format!(
-        "em-{}-{}fields-{}pairs",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
-        nf,
-        params.trained_pairs
-    );
-    params
+    iterations
+}
+
+/// The share of true pairs among all pairs of records: the fixed point of "the expected
+/// number of true pairs among the candidates, over all pairs". Pairs no rule compared are
+/// counted as different people, which they nearly all are.
+fn prior_among_all_pairs(params: &Params, counts: &FxHashMap<Pattern, u64>, all: f64) -> f64 {
+    let mut ratios: Vec<(Pattern, f64, f64)> = counts
+        .iter()
+        .map(|(&p, &c)| {
+            let (pm, pu) = em::likelihoods(params, p);
+            (p, c as f64, pm / pu.max(f64::MIN_POSITIVE))
+        })
+        .collect();
+    // One order of summation: the same data give the same prior bit for bit.
+    ratios.sort_unstable_by_key(|r| r.0);
+    let candidates: f64 = ratios.iter().map(|r| r.1).sum();
+    if candidates == 0.0 || all <= 0.0 {
+        return model::PRIOR_FLOOR;
+    }
+    let mut prior = (candidates / all).clamp(model::PRIOR_FLOOR, 0.5);
+    for _ in 0..1_000 {
+        let odds = prior / (1.0 - prior);
+        let expected: f64 = ratios
+            .iter()
+            .map(|(_, c, ratio)| c * odds * ratio / (1.0 + odds * ratio))
+            .sum();
+        let next = (expected / all).clamp(model::PRIOR_FLOOR, 1.0 - model::FLOOR);
+        let moved = (next - prior).abs() / prior;
+        prior = next;
+        if moved < 1e-9 {
+            break;
+        }
+    }
+    prior
 }
 
 /// Turns patterns into evidence; the same for a batch run and for the index on arrival.
@@ -531,6 +795,87 @@ mod tests {
             }
         }
         d
+    }
+
+    #[test]
+    fn m_is_learned_per_rule_without_the_fields_the_rule_blocks_on() {
+        use crate::block::KeyPart;
+        use crate::em::tests::Mix;
+        // Two rules, one blocking on the birth date and one on the surname: under each,
+        // every candidate agrees on the rule's field, true pair or not. Of the first rule's
+        // pairs 5% are true, of the second's 20%.
+        let (kinds, m, u) = (
+            crate::em::tests::KINDS,
+            crate::em::tests::M,
+            crate::em::tests::U,
+        );
+        let rules = [Rule(vec![KeyPart::Exact(1)]), Rule(vec![KeyPart::Exact(0)])];
+        let mut g = Mix(11);
+        let mut by_rules: FxHashMap<(u64, Pattern), u64> = FxHashMap::default();
+        for (r, (blocked, share)) in [(1, 0.05), (0, 0.2)].into_iter().enumerate() {
+            for _ in 0..200_000 {
+                let truth = g.next() < share;
+                let mut p = 0;
+                for k in 0..4 {
+                    let level = if k == blocked {
+                        1
+                    } else {
+                        g.pick(if truth { m[k] } else { u[k] })
+                    };
+                    p = em::with_level(p, k, level);
+                }
+                *by_rules.entry((1 << r, p)).or_default() += 1;
+            }
+        }
+        let columns: Vec<(String, FieldKind)> =
+            kinds.iter().map(|k| (k.as_str().to_owned(), *k)).collect();
+        let u_known: Vec<Vec<f64>> = u.iter().map(|x| x.to_vec()).collect();
+        let mut params = Params::initial(&columns, &u_known);
+        estimate_m(&mut params, &rules, &by_rules);
+        for k in 0..4 {
+            for (i, l) in params.fields[k].levels.iter().enumerate() {
+                assert!(
+                    (l.m - m[k][i]).abs() < 0.02,
+                    "m[{k}][{i}] = {} not {}",
+                    l.m,
+                    m[k][i]
+                );
+                assert_eq!(l.u, u[k][i], "u stays as given");
+            }
+        }
+        // The weight of an exactly shared birth date is what m and u say (7.8 bits), not
+        // what EM over the candidates would make of "every candidate agrees".
+        let w = params.weights();
+        let truth = (m[1][0] / u[1][0]).log2();
+        assert!((w[1][1] - truth).abs() < 0.1, "{} not {truth}", w[1][1]);
+        let mut free = Params::initial(&columns, &u_known);
+        let mut union: FxHashMap<Pattern, u64> = FxHashMap::default();
+        for (&(_, p), &c) in &by_rules {
+            *union.entry(p).or_default() += c;
+        }
+        em::estimate(&mut free, &union, 500, 1e-7);
+        assert!(
+            (free.weights()[1][1] - truth).abs() > 2.0,
+            "EM with u free learns the blocking"
+        );
+    }
+
+    #[test]
+    fn the_prior_is_the_share_of_true_pairs_among_all_pairs() {
+        let d = people();
+        let out = run(&d, &Options::default()).unwrap();
+        let n = d.len() as f64;
+        let truth = d.ids.iter().filter(|i| i.ends_with("-dup")).count() as f64;
+        let share = truth / (n * (n - 1.0) / 2.0);
+        assert!(
+            (out.params.prior / share).log2().abs() < 0.5,
+            "prior {} not about {share}",
+            out.params.prior
+        );
+        // u from random pairs: different people rarely share a birth date, although every
+        // pair the birth-date rule compared does.
+        let dob = &out.params.fields[2].levels[0];
+        assert!(dob.u < 0.01, "u(birth date exact) = {}", dob.u);
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub const FORMAT: u32 = 1;
 /// Probabilities are kept away from 0 and 1 so that no single field decides alone.
 pub const FLOOR: f64 = 1e-6;
 
+/// The smallest prior: the share of true pairs among all pairs of a few million records is
+/// far below [`FLOOR`], and clamping it there would add bits to every pair.
+pub const PRIOR_FLOOR: f64 = 1e-15;
+
 /// A model as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +27,10 @@ pub struct Params {
     pub format: u32,
     /// Names this estimate: the data it came from and when.
     pub version: String,
-    /// The share of candidate pairs that are the same person.
+    /// The share of pairs that are the same person: among all pairs of records for a model
+    /// whose u comes from random pairs (as estimated now), among candidate pairs for one
+    /// whose u came from EM over the candidates (as older models were). Either way it is the
+    /// population u describes, so the probabilities mean the same.
     pub prior: f64,
     pub fields: Vec<FieldParams>,
     /// At or above: the same person, linked without review.
@@ -120,7 +127,7 @@ impl Params {
 
     /// log2 of the prior odds.
     pub fn prior_weight(&self) -> f64 {
-        let p = self.prior.clamp(FLOOR, 1.0 - FLOOR);
+        let p = self.prior.clamp(PRIOR_FLOOR, 1.0 - FLOOR);
         (p / (1.0 - p)).log2()
     }
 

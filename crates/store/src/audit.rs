@@ -183,13 +183,21 @@ impl Store {
             "SELECT id, at, actor_user_id, actor_username, actor_role, actor_unit_id, action, \
              resource_type, resource_id, city_id, group_id, unit_id, outcome, detail, client_ip \
              FROM audit_event WHERE {scope_column} = $1 AND ($2 IS NULL OR id < $2) \
-             AND ($3 IS NULL OR action LIKE $3) AND ($4 IS NULL OR actor_username = $4) \
+             AND ($3 IS NULL OR action LIKE $3 ESCAPE '\\') AND ($4 IS NULL OR actor_username = $4) \
              ORDER BY id DESC LIMIT $5"
         );
         let prefix = filter
             .action_prefix
             .as_ref()
-            .map(|p| format!("{}%", p.replace(['%', '_'], "")));
+            // Escaped, not stripped: actions are written with underscores
+            // (`match_review.list`), which LIKE would otherwise read as wildcards.
+            .map(|p| {
+                let escaped = p
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("{escaped}%")
+            });
         let limit = filter.limit.clamp(1, 1000);
         read!(self, |p| {
             let rows = sqlx::query(&sql)

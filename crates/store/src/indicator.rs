@@ -276,10 +276,16 @@ impl Store {
         read!(self, |p| {
             let sql = format!(
                 "SELECT r.id, r.unit_id, CAST(r.birth_date AS TEXT), r.hypertension, r.diabetes, \
-                 (r.severe_mental_illness OR r.maternal_risk IS NOT NULL) FROM resident r{home}"
+                 (r.severe_mental_illness OR r.maternal_risk IS NOT NULL), \
+                 (r.merged_into_id IS NOT NULL) FROM resident r{home}"
             );
-            let mut rows = sqlx::query_as::<_, (i64, i64, String, bool, bool, bool)>(&sql).fetch(p);
+            let mut rows =
+                sqlx::query_as::<_, (i64, i64, String, bool, bool, bool, bool)>(&sql).fetch(p);
             while let Some(r) = rows.try_next().await? {
+                // A resident merged into another is that person: counted once, as the other.
+                if r.6 {
+                    continue;
+                }
                 let Some(birth_date) = day(&r.2) else {
                     continue;
                 };

@@ -81,6 +81,20 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0009_referral_idempotency.sql"),
         sqlite_rebuilds: false,
     },
+    Migration {
+        version: 10,
+        name: "patient_index",
+        sqlite: include_str!("../migrations/sqlite/0010_patient_index.sql"),
+        postgres: include_str!("../migrations/postgres/0010_patient_index.sql"),
+        sqlite_rebuilds: false,
+    },
+    Migration {
+        version: 11,
+        name: "insurance",
+        sqlite: include_str!("../migrations/sqlite/0011_insurance.sql"),
+        postgres: include_str!("../migrations/postgres/0011_insurance.sql"),
+        sqlite_rebuilds: false,
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

@@ -13,7 +13,9 @@ pub mod catalogues;
 pub mod error;
 pub mod fhir;
 pub mod indicators;
+pub mod insurance;
 pub mod jobs;
+pub mod persons;
 pub mod referrals;
 pub mod ui;
 

@@ -663,6 +663,7 @@ async fn fhir_organization_and_practitioners(store: Store) {
         types,
         [
             "Organization",
+            "Patient",
             "Practitioner",
             "PractitionerRole",
             "ServiceRequest",

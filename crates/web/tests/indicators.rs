@@ -16,18 +16,7 @@ use medgrid_store::Actor;
 use medgrid_testkit::TestDb;
 
 mod support;
-use support::{world_with, Reply, World};
-
-fn fields(r: &Reply) -> Vec<String> {
-    r.json()["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use support::{world_with, World};
 
 /// The world with a synthetic city of 2025 loaded (the cube is built by the load).
 async fn loaded(db: &TestDb) -> World {
@@ -169,7 +158,7 @@ async fn board_scope_errors_and_exports(db: &TestDb) {
             )
             .await;
         assert_eq!(r.status, 422, "{query}: {}", r.text);
-        assert_eq!(fields(&r), [field], "{query}");
+        assert_eq!(r.fields(), [field], "{query}");
     }
     let r = w
         .get(
@@ -181,7 +170,7 @@ async fn board_scope_errors_and_exports(db: &TestDb) {
         )
         .await;
     assert_eq!(
-        (r.status.as_u16(), fields(&r)),
+        (r.status.as_u16(), r.fields()),
         (422, vec!["department".to_owned()])
     );
 
@@ -234,7 +223,7 @@ async fn group_targets_apply_from_their_month(db: &TestDb) {
     ] {
         let r = w.post(&path, &w.group_manager, None, &input).await;
         assert_eq!(r.status, 422, "{input}: {}", r.text);
-        assert_eq!(fields(&r), [field]);
+        assert_eq!(r.fields(), [field]);
     }
     let r = w
         .post(&path, &w.manager, None, &body("2025-04", "50", "40"))
@@ -472,7 +461,7 @@ async fn assessments_score_members_and_keep_their_reports(db: &TestDb) {
             .post(&runs, &w.group_manager, None, &json!({"period": period}))
             .await;
         assert_eq!(r.status, 422, "{period}: {}", r.text);
-        assert_eq!(fields(&r), ["period"]);
+        assert_eq!(r.fields(), ["period"]);
         assert_eq!(r.json()["errors"][0]["code"], code);
     }
     let first = w
@@ -551,7 +540,7 @@ async fn assessments_score_members_and_keep_their_reports(db: &TestDb) {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
-    assert!(fields(&r).contains(&"dimensions".to_owned()));
+    assert!(r.fields().contains(&"dimensions".to_owned()));
     let mut own = scheme["scheme"].clone();
     own["name_zh"] = json!("本集团2026年考核方案");
     let r = w
@@ -627,7 +616,7 @@ async fn records_behind_a_number(db: &TestDb) {
         )
         .await;
     assert_eq!(
-        (bad.status.as_u16(), fields(&bad)),
+        (bad.status.as_u16(), bad.fields()),
         (422, vec!["measure".to_owned()])
     );
     for (query, field) in [
@@ -645,7 +634,7 @@ async fn records_behind_a_number(db: &TestDb) {
             .get(&format!("/api/v1/indicators/records?{query}"), &w.doctor)
             .await;
         assert_eq!(r.status, 422, "{query}: {}", r.text);
-        assert_eq!(fields(&r), [field], "{query}");
+        assert_eq!(r.fields(), [field], "{query}");
     }
     let audit = w
         .store

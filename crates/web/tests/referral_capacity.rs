@@ -16,17 +16,6 @@ use medgrid_testkit::TestDb;
 mod support;
 use support::{world, Reply, World};
 
-fn fields(r: &Reply) -> Vec<String> {
-    r.json()["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn delete(w: &World, path: &str, token: &str) -> Reply {
     w.send(
         Request::delete(path)
@@ -83,7 +72,7 @@ async fn timetables_and_the_compliance_report(db: &TestDb) {
         "{}",
         short.text
     );
-    assert_eq!(fields(&short), ["reserved"]);
+    assert_eq!(short.fields(), ["reserved"]);
     assert!(
         short.text.contains("1/3") || short.text.contains("三分之一"),
         "{}",
@@ -99,7 +88,7 @@ async fn timetables_and_the_compliance_report(db: &TestDb) {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
-    assert_eq!(fields(&bad), ["start_time"]);
+    assert_eq!(bad.fields(), ["start_time"]);
     let timetable = w
         .get(&format!("/api/v1/units/{lead}/timetable"), &w.doctor)
         .await;
@@ -158,7 +147,7 @@ async fn timetables_and_the_compliance_report(db: &TestDb) {
         "{}",
         lower.text
     );
-    assert_eq!(fields(&lower), ["reserved"]);
+    assert_eq!(lower.fields(), ["reserved"]);
     let raised = w
         .post(&change, &w.manager, None, &json!({"reserved": 12}))
         .await;
@@ -200,7 +189,7 @@ async fn timetables_and_the_compliance_report(db: &TestDb) {
         )
         .await;
     assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&too_long), ["until"]);
+    assert_eq!(too_long.fields(), ["until"]);
 }
 
 async fn beds_for_a_referral(db: &TestDb) {
@@ -211,7 +200,7 @@ async fn beds_for_a_referral(db: &TestDb) {
         json!({"department_code": "XXG", "name": "心内一病区", "beds": 20, "reserved_beds": 4});
     let r = w.post(&wards, &w.manager, None, &few).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert_eq!(fields(&r), ["reserved_beds"]);
+    assert_eq!(r.fields(), ["reserved_beds"]);
     let ok =
         json!({"department_code": "XXG", "name": "心内一病区", "beds": 20, "reserved_beds": 5});
     let r = w.post(&wards, &w.manager, None, &ok).await;
@@ -223,7 +212,7 @@ async fn beds_for_a_referral(db: &TestDb) {
     let body = json!({"ward_id": ward, "admit_on": admit_on});
     let no_key = w.post(&booking, &w.doctor, None, &body).await;
     assert_eq!(no_key.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&no_key), ["Idempotency-Key"]);
+    assert_eq!(no_key.fields(), ["Idempotency-Key"]);
     let stranger = w.post(&booking, &w.stranger, Some("s1"), &body).await;
     assert_eq!(stranger.status, StatusCode::FORBIDDEN, "{}", stranger.text);
 
@@ -309,7 +298,7 @@ async fn catalogues_are_versioned_and_edited_by_the_group(db: &TestDb) {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
-    assert_eq!(fields(&bad), ["entries[2]", "entries[3]"]);
+    assert_eq!(bad.fields(), ["entries[2]", "entries[3]"]);
 
     let made = w.post(&publish, &w.group_manager, None, &body).await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
@@ -319,7 +308,7 @@ async fn catalogues_are_versioned_and_edited_by_the_group(db: &TestDb) {
     // An editor who started from version 0 is told that version 1 exists.
     let stale = w.post(&publish, &w.group_manager, None, &body).await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
-    assert_eq!(fields(&stale), ["base_version"]);
+    assert_eq!(stale.fields(), ["base_version"]);
     let versions = w
         .get(&format!("{publish}/versions"), &w.doctor)
         .await
@@ -360,7 +349,7 @@ async fn attachments_are_checked_by_content(db: &TestDb) {
     )
     .await;
     assert_eq!(exe.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", exe.text);
-    assert_eq!(fields(&exe), ["file"]);
+    assert_eq!(exe.fields(), ["file"]);
     assert!(exe.text.contains("unsupported_type"), "{}", exe.text);
     let empty = upload(&w, w.referral, &w.doctor, "x.pdf", Vec::new()).await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -516,7 +505,7 @@ async fn holding_a_slot_for_a_referral(db: &TestDb) {
         )
         .await;
     assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&too_long), ["minutes"]);
+    assert_eq!(too_long.fields(), ["minutes"]);
     let held = w
         .post(&hold, &w.doctor, None, &json!({"slot_id": slot}))
         .await;
@@ -634,7 +623,7 @@ async fn holding_a_slot_for_a_referral(db: &TestDb) {
         "{}",
         early.text
     );
-    assert_eq!(fields(&early), ["referral_id"]);
+    assert_eq!(early.fields(), ["referral_id"]);
     assert_eq!(early.json()["errors"][0]["code"], "not_accepted");
 
     // A hold names a real referral addressed to the slot's unit, and a real slot.
@@ -772,7 +761,7 @@ async fn a_retried_referral_is_written_once(db: &TestDb) {
         "{}",
         blank.text
     );
-    assert_eq!(fields(&blank), ["idempotency_key"]);
+    assert_eq!(blank.fields(), ["idempotency_key"]);
 }
 
 on_both!(

@@ -6,6 +6,8 @@ mod assessments;
 mod capacity;
 mod catalogues;
 pub(crate) mod indicators;
+pub(crate) mod insurance;
+mod persons;
 mod referrals;
 mod registry;
 pub(crate) use registry::visible_practitioners;
@@ -139,6 +141,35 @@ pub fn router() -> Router<AppState> {
             "/v1/assessments/{id}/report.xlsx",
             get(assessments::report_xlsx),
         )
+        .route("/v1/groups/{id}/insurance", get(insurance::year))
+        .route(
+            "/v1/groups/{id}/insurance/budgets",
+            post(insurance::set_budget),
+        )
+        .route(
+            "/v1/groups/{id}/insurance/prepayments",
+            post(insurance::prepay),
+        )
+        .route(
+            "/v1/groups/{id}/insurance/settlements",
+            post(insurance::settle),
+        )
+        .route("/v1/insurance/settlements/{id}", get(insurance::settlement))
+        .route(
+            "/v1/insurance/settlements/{id}/statement.xlsx",
+            get(insurance::statement_xlsx),
+        )
+        .route("/v1/patient-records", post(persons::arrive))
+        .route("/v1/persons", get(persons::search))
+        .route("/v1/persons/{id}", get(persons::read))
+        .route("/v1/persons/{id}/merges", post(persons::merge))
+        .route(
+            "/v1/persons/{id}/merges/{merge_id}/undo",
+            post(persons::unmerge),
+        )
+        .route("/v1/groups/{id}/match-reviews", get(persons::reviews))
+        .route("/v1/match-reviews/{id}", get(persons::review))
+        .route("/v1/match-reviews/{id}/decision", post(persons::decide))
         .fallback(|| async { AppError::NotFound })
 }
 
@@ -213,6 +244,20 @@ pub fn router() -> Router<AppState> {
         assessments::list,
         assessments::read,
         assessments::report_xlsx,
+        insurance::year,
+        insurance::set_budget,
+        insurance::prepay,
+        insurance::settle,
+        insurance::settlement,
+        insurance::statement_xlsx,
+        persons::arrive,
+        persons::search,
+        persons::read,
+        persons::merge,
+        persons::unmerge,
+        persons::reviews,
+        persons::review,
+        persons::decide,
     ),
     components(schemas(crate::error::Problem, crate::referrals::ReferralInput, crate::referrals::View,
         referrals::TransitionInput, referrals::BookInput, referrals::QueueInput, referrals::HoldInput,
@@ -220,7 +265,9 @@ pub fn router() -> Router<AppState> {
         capacity::ReservationInput, capacity::BedInput,
         crate::catalogues::CatalogueInput, crate::catalogues::VersionInfo,
         crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::RecordList, crate::indicators::TargetInput,
-        crate::assessments::Report, crate::assessments::RunInput)),
+        crate::assessments::Report, crate::assessments::RunInput,
+        persons::MergeInput, persons::DecisionInput,
+        insurance::PrepaymentInput, insurance::SettlementInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -229,6 +276,8 @@ pub fn router() -> Router<AppState> {
         (name = "audit", description = "The append-only audit log"),
         (name = "referral", description = "Two-way referral, catalogues, attachments, reserved slots, the no-slot queue and notifications (R4, R5)"),
         (name = "capacity", description = "Timetables, wards, the group bed pool and the reservation compliance report (R5)"),
+        (name = "insurance", description = "The insurance global budget: budgets and rules, monthly prepayment and correcting runs, year-end settlement statements (R9.1)"),
+        (name = "patient-index", description = "The master patient index: records matched on arrival, persons, the review queue, merges and unmerges (R2.1)"),
         (name = "indicator", description = "The indicator library, boards for any node and period, exports, the groups' own targets and the assessment of members (R11)"),
     )
 )]

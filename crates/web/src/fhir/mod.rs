@@ -4,6 +4,7 @@
 
 mod measure;
 mod organization;
+mod patient;
 mod practitioner;
 mod referral;
 mod scheduling;
@@ -63,6 +64,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/Appointment/$book", post(scheduling::book_operation))
         .route("/Appointment/{id}", get(scheduling::read_appointment))
+        .route("/Patient", get(patient::search_patients))
+        .route("/Patient/$match", post(patient::match_operation))
+        .route("/Patient/{id}", get(patient::read_patient))
         .route("/Measure", get(measure::search_measures))
         .route("/Measure/{id}", get(measure::read_measure))
         .route("/MeasureReport", get(measure::search_reports))
@@ -170,6 +174,21 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
         "documentation": "Books the one Slot named; Idempotency-Key header, else a digest of user and body, makes a retry return the first booking"}]);
     appointment["operation"] = json!([{"name": "book", "definition": OP_BOOK,
         "documentation": "POST Appointment/$book with Parameters.parameter[name=appointment].resource: the Appointment to book"}]);
+    let mut patient = resource(
+        "Patient",
+        &[
+            ("_id", "token"),
+            ("identifier", "token"),
+            ("name", "string"),
+            ("birthdate", "date"),
+            ("gender", "token"),
+            ("phone", "token"),
+            ("_count", "number"),
+        ],
+    );
+    patient["documentation"] = json!("Persons of the master patient index. A read returns identifiers and phone in full (audited); a search masks them. A merged person reads with active=false and link.type=replaced-by");
+    patient["operation"] = json!([{"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match",
+        "documentation": "POST Patient/$match with Parameters: resource (Patient), count, onlyCertainMatches; entries carry search.score and the match-grade extension (certain, possible)"}]);
     Resource(json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -186,6 +205,7 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
             },
             "resource": [
                 resource("Organization", &[("_id", "token"), ("name", "string"), ("type", "token"), ("partof", "reference"), ("identifier", "token"), ("_count", "number")]),
+                patient,
                 resource("Practitioner", &[("_id", "token"), ("name", "string"), ("identifier", "token"), ("_count", "number")]),
                 resource("PractitionerRole", &[("_id", "token"), ("practitioner", "reference"), ("organization", "reference"), ("_count", "number")]),
                 resource("ServiceRequest", &[("_id", "token"), ("patient", "reference"), ("status", "token"), ("_count", "number")]),
@@ -206,6 +226,11 @@ async fn metadata(FhirCaller(_caller): FhirCaller) -> Resource {
 /// for Chinese names a plain search by any part is what people expect, so both match parts).
 pub fn string_matches(value: &str, query: &str) -> bool {
     value.to_lowercase().contains(&query.trim().to_lowercase())
+}
+
+/// A path id of a resource whose ids are numbers; anything else names no resource.
+pub fn id_param(raw: &str) -> Result<medgrid_domain::access::Id, Fhir> {
+    raw.parse().map_err(|_| Fhir(AppError::NotFound))
 }
 
 /// A China-time moment as a FHIR instant.

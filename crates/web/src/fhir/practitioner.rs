@@ -11,11 +11,10 @@ use medgrid_domain::codes::Sex;
 use medgrid_domain::org::{PracticeSite, Practitioner};
 
 use super::{
-    count_param, reference_id, searchset, string_matches, Fhir, FhirCaller, Resource, SYS_LICENCE,
-    SYS_TITLE,
+    count_param, id_param, reference_id, searchset, string_matches, Fhir, FhirCaller, Resource,
+    SYS_LICENCE, SYS_TITLE,
 };
 use crate::api::visible_practitioners;
-use crate::error::AppError;
 use crate::AppState;
 
 fn practitioner_resource(p: &Practitioner) -> Value {
@@ -49,10 +48,6 @@ fn role_resource(p: &Practitioner, s: &PracticeSite) -> Value {
         r["specialty"] = json!([{"text": spec}]);
     }
     r
-}
-
-fn id_param(raw: &str) -> Result<Id, Fhir> {
-    raw.parse().map_err(|_| Fhir(AppError::NotFound))
 }
 
 pub async fn read_practitioner(

@@ -16,8 +16,8 @@ use medgrid_domain::referral::{Direction, Kind, Priority, Status};
 use medgrid_store::referral::{Referral, ReferralFilter};
 
 use super::{
-    count_param, instant, reference_id, searchset, Fhir, FhirCaller, Resource, SYS_DEPARTMENT,
-    SYS_ICD10, SYS_REFERRAL_KIND, SYS_REFERRAL_STATUS,
+    count_param, id_param, instant, reference_id, searchset, Fhir, FhirCaller, Resource,
+    SYS_DEPARTMENT, SYS_ICD10, SYS_REFERRAL_KIND, SYS_REFERRAL_STATUS,
 };
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -174,10 +174,6 @@ pub async fn readable(state: &AppState, caller: &Caller, id: Id) -> Result<Refer
         caller.allow(Action::PatientRead, &f.from_path()).await?;
     }
     Ok(f)
-}
-
-fn id_param(raw: &str) -> Result<Id, Fhir> {
-    raw.parse().map_err(|_| Fhir(AppError::NotFound))
 }
 
 async fn live_booking(state: &AppState, f: &Referral) -> Result<Option<Id>, AppError> {

@@ -29,7 +29,7 @@ use medgrid_store::{local_now, StoreError};
 
 use super::referral::{may_read, readable};
 use super::{
-    count_param, instant, reference_id, searchset, Fhir, FhirCaller, Resource,
+    count_param, id_param, instant, reference_id, searchset, Fhir, FhirCaller, Resource,
     SYS_BOOKING_REFERENCE, SYS_DEPARTMENT, SYS_SLOT_RESERVATION,
 };
 use crate::auth::{digest, Caller};
@@ -196,10 +196,6 @@ fn slot_resource(s: &Session, slot: &Slot) -> Value {
         r["comment"] = json!("基层转诊预留：仅供已接收的转诊预约，就诊前一天未用则转为普通号源");
     }
     r
-}
-
-fn id_param(raw: &str) -> Result<Id, Fhir> {
-    raw.parse().map_err(|_| Fhir(AppError::NotFound))
 }
 
 async fn unit_path(state: &AppState, unit: Id) -> Result<OrgPath, AppError> {

@@ -5,6 +5,8 @@ mod accounts;
 mod assessments;
 mod capacity;
 mod cockpit;
+mod insurance;
+mod persons;
 mod referrals;
 mod registry;
 
@@ -55,6 +57,11 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "cockpit_records.html",
     "assessments.html",
     "assessment.html",
+    "persons.html",
+    "person.html",
+    "match_reviews.html",
+    "match_review.html",
+    "insurance.html",
 );
 
 /// Chinese labels of input fields, for error messages in forms.
@@ -122,6 +129,17 @@ fn field_label(field: &str) -> String {
         "amber" => "预警线",
         "scheme" => "考核方案",
         "dimensions" => "考核维度",
+        "merged_id" => "被合并居民",
+        "verdict" => "核对结论",
+        "amount" => "预算总额",
+        "fund" => "基金",
+        "year" => "年度",
+        "month" => "月份",
+        "score" => "考核得分",
+        "prepayment" => "预付规则",
+        "settlement" => "清算规则",
+        "local_record_no" => "本机构档案号",
+        "birth_date" => "出生日期",
         other => other,
     };
     label.to_owned()
@@ -245,6 +263,10 @@ pub struct Nav {
     pub can_catalogues: bool,
     /// Those who steer, pay or regulate see the cockpit, from their own organisation down.
     pub can_cockpit: bool,
+    /// The group's coordinator settles the patient index's doubts.
+    pub can_match_reviews: bool,
+    /// The insurance budget: the bureau's officer runs it, those who steer read it.
+    pub can_insurance: bool,
 }
 
 pub fn nav(c: &Caller) -> Nav {
@@ -272,6 +294,15 @@ pub fn nav(c: &Caller) -> Nav {
             .is_ok(),
         can_catalogues: own.group.is_some(),
         can_cockpit: authorize(&c.principal, Action::ReportRead, &own).is_ok(),
+        can_match_reviews: own.group.is_some()
+            && authorize(&c.principal, Action::PatientIndexReview, &own).is_ok(),
+        // Whoever may read a whole group's reports (a city's or a group's, not a unit's).
+        can_insurance: authorize(
+            &c.principal,
+            Action::ReportRead,
+            &OrgPath { unit: None, ..own },
+        )
+        .is_ok(),
     }
 }
 
@@ -373,6 +404,24 @@ pub fn router() -> Router<AppState> {
             "/catalogues/{group}/{kind}",
             post(capacity::publish_catalogue),
         )
+        .route("/insurance", get(insurance::page_view))
+        .route("/insurance/budget", post(insurance::set_budget))
+        .route("/insurance/prepay", post(insurance::prepay))
+        .route("/insurance/settle", post(insurance::settle))
+        .route(
+            "/insurance/settlements/{id}/statement.xlsx",
+            get(insurance::export),
+        )
+        .route("/persons", get(persons::search_page))
+        .route("/persons/{id}", get(persons::person_page))
+        .route("/persons/{id}/merge", post(persons::merge))
+        .route(
+            "/persons/{id}/merges/{merge_id}/undo",
+            post(persons::unmerge),
+        )
+        .route("/match-reviews", get(persons::queue_page))
+        .route("/match-reviews/{id}", get(persons::review_page))
+        .route("/match-reviews/{id}/decision", post(persons::decide))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
 }

@@ -97,6 +97,18 @@ impl Reply {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
+    /// The fields a problem answer names, in its order.
+    pub fn fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The resources of a search-set bundle.
     pub fn entries(&self) -> Vec<Value> {
         let b = self.json();

@@ -1,0 +1,147 @@
+//! Insurance budget endpoints (R9.1): budgets, monthly prepayment runs (and correcting runs),
+//! year-end settlements and their statements.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+
+use medgrid_domain::access::Id;
+use medgrid_store::insurance::{BudgetDraft, BudgetRecord, PrepaymentRun, SettlementRun};
+
+use super::{Body, Params};
+use crate::auth::ApiCaller;
+use crate::error::{AppError, Problem};
+use crate::insurance::{self, YearView};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct YearParams {
+    year: i32,
+    /// `employee` or `resident`.
+    fund: String,
+}
+
+/// A group's year under one fund: the budget and its rules, spending month by month
+/// (in the group and outflow), every prepayment run, the settlements, the projection.
+#[utoipa::path(get, path = "/api/v1/groups/{id}/insurance", tag = "insurance",
+    params(("id" = i64, Path), YearParams),
+    responses((status = 200, body = Object), (status = 403, body = Problem)))]
+pub async fn year(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Params(q): Params<YearParams>,
+) -> Result<Json<YearView>, AppError> {
+    Ok(Json(
+        insurance::year(&state, &caller, group_id, q.year, &q.fund).await?,
+    ))
+}
+
+/// Sets the budget of a year and fund (amounts in fen; rates in parts per million):
+/// `year`, `fund`, `amount`, `charge_outflow`, and optionally `prepayment`
+/// (`ratio`, `deposit`) and `settlement` (`surplus` and `overspend` bands, `deposit`).
+#[utoipa::path(post, path = "/api/v1/groups/{id}/insurance/budgets", tag = "insurance",
+    params(("id" = i64, Path)), request_body = Object,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_budget(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Body(draft): Body<BudgetDraft>,
+) -> Result<(StatusCode, Json<BudgetRecord>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(insurance::set_budget(&state, &caller, group_id, &draft).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrepaymentInput {
+    pub year: i32,
+    pub fund: String,
+    pub month: u32,
+    /// Makes a correcting run of a month already run, for this reason.
+    #[serde(default)]
+    pub correction_reason: Option<String>,
+}
+
+/// Runs a month's prepayment (once; a month already run takes a correcting run).
+#[utoipa::path(post, path = "/api/v1/groups/{id}/insurance/prepayments", tag = "insurance",
+    params(("id" = i64, Path)), request_body = PrepaymentInput,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn prepay(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Body(input): Body<PrepaymentInput>,
+) -> Result<(StatusCode, Json<PrepaymentRun>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            insurance::run_prepayment(
+                &state,
+                &caller,
+                group_id,
+                input.year,
+                &input.fund,
+                input.month,
+                input.correction_reason.as_deref(),
+            )
+            .await?,
+        ),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementInput {
+    pub year: i32,
+    pub fund: String,
+    /// The group's assessment score, 0–100 with up to two decimals.
+    pub score: f64,
+}
+
+/// Settles the year once its twelve months are prepaid; returns the statement.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/insurance/settlements", tag = "insurance",
+    params(("id" = i64, Path)), request_body = SettlementInput,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn settle(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Body(input): Body<SettlementInput>,
+) -> Result<(StatusCode, Json<SettlementRun>), AppError> {
+    let score = (input.score * 100.0).round() as i64;
+    Ok((
+        StatusCode::CREATED,
+        Json(insurance::settle(&state, &caller, group_id, input.year, &input.fund, score).await?),
+    ))
+}
+
+/// A settlement statement.
+#[utoipa::path(get, path = "/api/v1/insurance/settlements/{id}", tag = "insurance",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn settlement(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<SettlementRun>, AppError> {
+    Ok(Json(insurance::settlement(&state, &caller, id).await?))
+}
+
+/// A settlement statement as an Excel workbook (statement and monthly runs).
+#[utoipa::path(get, path = "/api/v1/insurance/settlements/{id}/statement.xlsx", tag = "insurance",
+    params(("id" = i64, Path)),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 403, body = Problem)))]
+pub async fn statement_xlsx(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Response, AppError> {
+    insurance::statement_download(&state, &caller, id).await
+}

@@ -1,0 +1,294 @@
+//! The insurance budget pages (医保总额, R9.1): a group's year under one fund — the budget and
+//! its rules, spending month by month against the budget with a year-end projection, the
+//! monthly prepayment runs with their corrections, and the year-end settlement statement
+//! with its Excel export.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Datelike;
+use minijinja::context;
+use serde::Deserialize;
+
+use medgrid_domain::access::{Action, Id};
+use medgrid_domain::insurance::budget::{months, Fund};
+use medgrid_domain::insurance::{percent, yuan};
+use medgrid_store::insurance::BudgetDraft;
+
+use super::{check_csrf, may, nav, page, UiError};
+use crate::auth::{Caller, UiCaller};
+use crate::error::AppError;
+use crate::insurance;
+use crate::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct YearQuery {
+    group_id: Option<Id>,
+    year: Option<i32>,
+    fund: Option<String>,
+}
+
+/// The groups the caller may read reports of, first the caller's own.
+async fn groups(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<medgrid_domain::org::Group>, AppError> {
+    let city = caller.principal.scope.path.city;
+    let tree = state.store.city_tree(city).await?;
+    Ok(tree
+        .groups
+        .into_iter()
+        .filter(|g| may(caller, Action::ReportRead, &g.path()))
+        .collect())
+}
+
+pub async fn page_view(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, UiError> {
+    let groups = groups(&state, &caller)
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    let Some(group) = q
+        .group_id
+        .and_then(|id| groups.iter().find(|g| g.id == id))
+        .or_else(|| groups.first())
+        .cloned()
+    else {
+        return Err(page(
+            &state,
+            &caller,
+            AppError::Forbidden(medgrid_domain::access::Denied {
+                message_zh: "您无权查看任何医疗集团的医保总额".into(),
+                message_en: "no group's insurance budget is open to you".into(),
+            }),
+        ));
+    };
+    let year = q
+        .year
+        .unwrap_or_else(|| medgrid_store::local_now().date().year() - 1);
+    let fund = q
+        .fund
+        .as_deref()
+        .and_then(Fund::parse)
+        .unwrap_or(Fund::Resident);
+    let view = insurance::year(&state, &caller, group.id, year, fund.as_str())
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    let can_settle = may(&caller, Action::InsuranceSettle, &group.path());
+    let budget_months = view.budget.as_ref().map(|b| months(b.amount));
+    let charged = view.budget.as_ref().is_none_or(|b| b.charge_outflow);
+    let rows: Vec<_> = view
+        .spending
+        .iter()
+        .map(|m| {
+            let runs: Vec<_> = view.runs.iter().filter(|r| r.month == m.month).collect();
+            let in_force = runs.last();
+            context! {
+                month => m.month,
+                budget => budget_months.map(|b| yuan(b[m.month as usize - 1])),
+                in_group => yuan(m.in_group),
+                outflow => yuan(m.outflow),
+                total => yuan(m.in_group + if charged { m.outflow } else { 0 }),
+                due => in_force.map(|r| yuan(r.due)),
+                deposit => in_force.map(|r| yuan(r.deposit)),
+                run_id => in_force.map(|r| r.id),
+                corrections => runs.len().saturating_sub(1),
+                steps => in_force.map(|r| r.steps.iter().map(|s| context! { label => s.label_zh.clone(), amount => yuan(s.amount) }).collect::<Vec<_>>()),
+            }
+        })
+        .collect();
+    let next_month = (1..=12u32).find(|m| !view.runs.iter().any(|r| r.month == *m));
+    let latest = view.settlements.first().map(|s| {
+        context! {
+            id => s.id, seq => s.seq, score => format!("{}.{:02}", s.score / 100, s.score % 100),
+            due => yuan(s.due), owed_back => s.due < 0, created_by => s.created_by.clone(),
+            steps => s.statement.steps.iter().map(|x| context! { label => x.label_zh.clone(), amount => yuan(x.amount), key => x.key.clone() }).collect::<Vec<_>>(),
+        }
+    });
+    let budget = view.budget.as_ref().map(|b| {
+        context! {
+            amount => yuan(b.amount), amount_fen => b.amount, charge_outflow => b.charge_outflow,
+            ratio => percent(b.prepayment.ratio), deposit => percent(b.prepayment.deposit),
+            updated_by => b.updated_by.clone(),
+        }
+    });
+    let html = state.templates.render(
+        "insurance.html",
+        context! {
+            nav => nav(&caller), active => "insurance", groups, group, year, fund => fund.as_str(),
+            fund_label => fund.label_zh(), funds => Fund::ALL.iter().map(|f| context! { code => f.as_str(), label => f.label_zh() }).collect::<Vec<_>>(),
+            budget, rows, bars => insurance::chart(&view), can_settle, next_month,
+            all_run => next_month.is_none(), latest, settlements => view.settlements.len(),
+            projected => yuan(view.projected), months_seen => view.months_seen,
+            over_budget => view.budget.as_ref().is_some_and(|b| view.projected > b.amount),
+        },
+    )?;
+    Ok(html.into_response())
+}
+
+fn back(group_id: Id, year: i32, fund: &str) -> Response {
+    Redirect::to(&format!(
+        "/insurance?group_id={group_id}&year={year}&fund={fund}"
+    ))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BudgetForm {
+    csrf: String,
+    group_id: Id,
+    year: i32,
+    fund: String,
+    /// Yuan, as people type it.
+    amount: String,
+    #[serde(default)]
+    charge_outflow: Option<String>,
+}
+
+/// A number typed with at most two decimals (commas allowed), in hundredths: yuan to fen, a
+/// score to hundredths of a point.
+fn hundredths(raw: &str) -> Option<i64> {
+    let t: String = raw.trim().chars().filter(|c| *c != ',').collect();
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if frac.len() > 2 || whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let frac = format!("{frac:0<2}");
+    if !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(frac.parse::<i64>().ok()?)
+}
+
+pub async fn set_budget(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<BudgetForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    let Some(amount) = hundredths(&f.amount) else {
+        return Err(page(
+            &state,
+            &caller,
+            AppError::Invalid(medgrid_domain::Invalid::one(
+                medgrid_domain::FieldError::new(
+                    "amount",
+                    "format",
+                    "预算总额须为金额（元，最多两位小数）",
+                    "the budget is an amount in yuan with at most two decimals",
+                ),
+            )),
+        ));
+    };
+    let draft = BudgetDraft {
+        year: f.year,
+        fund: f.fund.clone(),
+        amount,
+        charge_outflow: f.charge_outflow.is_some(),
+        prepayment: None,
+        settlement: None,
+    };
+    insurance::set_budget(&state, &caller, f.group_id, &draft)
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    Ok(back(f.group_id, f.year, &f.fund))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PrepayForm {
+    csrf: String,
+    group_id: Id,
+    year: i32,
+    fund: String,
+    month: u32,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn prepay(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<PrepayForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    insurance::run_prepayment(
+        &state,
+        &caller,
+        f.group_id,
+        f.year,
+        &f.fund,
+        f.month,
+        f.reason.as_deref(),
+    )
+    .await
+    .map_err(|e| page(&state, &caller, e))?;
+    Ok(back(f.group_id, f.year, &f.fund))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SettleForm {
+    csrf: String,
+    group_id: Id,
+    year: i32,
+    fund: String,
+    score: String,
+}
+
+pub async fn settle(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<SettleForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    let score = hundredths(&f.score)
+        .filter(|s| *s <= 10_000)
+        .ok_or_else(|| {
+            page(
+                &state,
+                &caller,
+                AppError::Invalid(medgrid_domain::Invalid::one(
+                    medgrid_domain::FieldError::new(
+                        "score",
+                        "format",
+                        "考核得分须为 0–100 的数（最多两位小数）",
+                        "the score is a number 0–100 with at most two decimals",
+                    ),
+                )),
+            )
+        })?;
+    insurance::settle(&state, &caller, f.group_id, f.year, &f.fund, score)
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    Ok(back(f.group_id, f.year, &f.fund))
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path(id): Path<Id>,
+) -> Result<Response, UiError> {
+    insurance::statement_download(&state, &caller, id)
+        .await
+        .map_err(|e| page(&state, &caller, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hundredths;
+
+    #[test]
+    fn numbers_as_typed_to_hundredths() {
+        assert_eq!(hundredths("1,234.5"), Some(123_450));
+        assert_eq!(hundredths("100"), Some(10_000));
+        assert_eq!(hundredths("0.07"), Some(7));
+        assert_eq!(hundredths("1.234"), None);
+        assert_eq!(hundredths("-5"), None);
+        assert_eq!(hundredths("abc"), None);
+    }
+}
