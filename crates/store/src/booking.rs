@@ -174,6 +174,91 @@ fn key_reused() -> StoreError {
     ))
 }
 
+fn not_accepted() -> FieldError {
+    FieldError::new(
+        "referral_id",
+        "not_accepted",
+        "转诊须先由接收方接收后才能预约",
+        "the referral must be accepted before it is booked",
+    )
+}
+
+fn replaced_gone() -> FieldError {
+    FieldError::new(
+        "replaces",
+        "not_found",
+        "要改约的预约不存在或已取消",
+        "the booking to reschedule does not exist or is no longer live",
+    )
+}
+
+/// What one read tells about a booking attempt before any lock is taken.
+struct Seen {
+    status: String,
+    reserved: bool,
+    starts_at: NaiveDateTime,
+    unit: Id,
+    city: Id,
+    grid: Option<Id>,
+    /// The resident, if they exist.
+    resident: Option<Id>,
+    /// The referral's status, if it is the resident's and addressed to the slot's unit.
+    referral: Option<String>,
+    priority: Option<String>,
+    /// The slot of the live booking being rescheduled, if it is the resident's.
+    replaced_slot: Option<Id>,
+    /// The booking an earlier request with the same key made.
+    booking: Option<Booking>,
+}
+
+/// Why an attempt may not take the slot, if it may not: the policy's reserved share and
+/// booking window, and the parties named. A referral booking must name a referral of that
+/// resident addressed to the slot's unit, or the reserved share could be taken by anyone
+/// quoting any referral. `reserved` is passed apart because it is judged twice: on the read,
+/// and again on the row the attempt won.
+fn refusal(
+    policy: &Policy,
+    req: &BookingRequest,
+    kind: BookingKind,
+    seen: &Seen,
+    reserved: bool,
+) -> Option<FieldError> {
+    // A referral is booked once it is accepted; rescheduling keeps it booked.
+    let referral_ready = matches!(
+        (seen.referral.as_deref(), req.replaces),
+        (Some("accepted"), None) | (Some("booked"), Some(_))
+    );
+    let window = match seen.priority.as_deref().map(Priority::parse) {
+        Some(Ok(p)) => policy.check_window(p, seen.starts_at, req.now),
+        _ => Ok(()),
+    };
+    if let Err(e) = policy.may_take(reserved, kind, seen.starts_at, req.now) {
+        Some(e)
+    } else if seen.resident.is_none() {
+        Some(FieldError::new(
+            "resident_id",
+            "not_found",
+            "居民不存在",
+            "no such resident",
+        ))
+    } else if req.referral_id.is_some() && seen.referral.is_none() {
+        Some(FieldError::new(
+            "referral_id",
+            "not_for_this_slot",
+            "该转诊不属于此居民或未转往此机构",
+            "the referral is not this resident's, or not to this unit",
+        ))
+    } else if req.referral_id.is_some() && !referral_ready {
+        Some(not_accepted())
+    } else if let Err(e) = window {
+        Some(e)
+    } else if req.replaces.is_some() && seen.replaced_slot.is_none() {
+        Some(replaced_gone())
+    } else {
+        None
+    }
+}
+
 const BOOKING_COLUMNS: &str =
     "id, group_id, slot_id, resident_id, referral_id, kind, reference, status";
 
@@ -437,43 +522,74 @@ impl Store {
         } else {
             BookingKind::General
         };
-        // Fast path for the many who arrive after a slot is gone (and for retries): one read,
-        // no transaction. A slot once booked stays booked, so a "taken" read is never stale in
-        // the patient's favour; a "free" read is only a hint, settled by the UPDATE below.
+        // Fast path for the many who arrive after a slot is gone (and for retries), and where
+        // the slot is and whether the parties named may book it: one read, no transaction, so
+        // that most refusals never wait for a connection that holds a row lock. A slot once
+        // booked stays booked, so a "taken" read is never stale in the patient's favour; a
+        // "free" read is only a hint, settled by the UPDATE below, and each party check that
+        // could go stale is repeated by the statement that acts on it.
         let seen = read!(self, |p| {
             sqlx::query(
-                "SELECT s.status AS slot_status, b.id, b.group_id, b.slot_id, b.resident_id, \
+                "SELECT s.status AS slot_status, s.reserved AS slot_reserved, \
+                 s.starts_at AS slot_starts_at, u.id AS unit_id, u.city_id, u.grid_id, \
+                 (SELECT r.id FROM resident r WHERE r.id = $3) AS party_resident, \
+                 (SELECT f.status FROM referral f WHERE f.id = $4 AND f.resident_id = $3 \
+                  AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
+                  AND f.kind = 'referral') AS party_referral, \
+                 (SELECT f.priority FROM referral f WHERE f.id = $4) AS party_priority, \
+                 (SELECT k.slot_id FROM booking k WHERE k.id = $5 AND k.status = 'booked' \
+                  AND k.resident_id = $3) AS replaced_slot, \
+                 b.id, b.group_id, b.slot_id, b.resident_id, \
                  b.referral_id, b.kind, b.reference, b.status \
-                 FROM slot s LEFT JOIN booking b \
-                 ON b.group_id = s.group_id AND b.idempotency_key = $2 \
+                 FROM slot s JOIN care_session c ON c.id = s.session_id \
+                 JOIN unit u ON u.id = c.unit_id \
+                 LEFT JOIN booking b ON b.group_id = s.group_id AND b.idempotency_key = $2 \
                  WHERE s.id = $1",
             )
             .bind(req.slot_id)
             .bind(key)
+            .bind(req.resident_id)
+            .bind(req.referral_id)
+            .bind(req.replaces)
             .fetch_optional(p)
             .await?
-            .map(|r| -> Result<(String, Option<Booking>), StoreError> {
+            .map(|r| -> Result<Seen, StoreError> {
                 let earlier: Option<Id> = r.try_get("id")?;
                 let booking = match earlier {
                     Some(_) => Some(booking_from_row!(r)),
                     None => None,
                 };
-                Ok((r.try_get("slot_status")?, booking))
+                Ok(Seen {
+                    status: r.try_get("slot_status")?,
+                    reserved: r.try_get("slot_reserved")?,
+                    starts_at: r.try_get("slot_starts_at")?,
+                    unit: r.try_get("unit_id")?,
+                    city: r.try_get("city_id")?,
+                    grid: r.try_get("grid_id")?,
+                    resident: r.try_get("party_resident")?,
+                    referral: r.try_get("party_referral")?,
+                    priority: r.try_get("party_priority")?,
+                    replaced_slot: r.try_get("replaced_slot")?,
+                    booking,
+                })
             })
             .transpose()?
         });
-        match seen {
+        let seen = match seen {
             None => return Err(StoreError::NotFound),
-            Some((_, Some(b))) => {
+            Some(Seen {
+                booking: Some(b), ..
+            }) => {
                 if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
                     return Err(key_reused());
                 }
                 return Ok(b);
             }
-            Some((status, None)) if status == "booked" => {
-                return Err(slot_taken());
-            }
-            Some(_) => {}
+            Some(seen) if seen.status == "booked" => return Err(slot_taken()),
+            Some(seen) => seen,
+        };
+        if let Some(e) = refusal(policy, req, kind, &seen, seen.reserved) {
+            return Err(StoreError::Invalid(Invalid::one(e)));
         }
         write!(self, |p| {
             let mut tx = p.begin().await?;
@@ -520,93 +636,29 @@ impl Store {
             };
             let group_id: Id = slot.try_get("group_id")?;
             let starts_at: NaiveDateTime = slot.try_get("starts_at")?;
-            let reserved: bool = slot.try_get("reserved")?;
             let session_id: Id = slot.try_get("session_id")?;
-            // Where the slot is, and whether the parties named exist, in one round trip: the
-            // resident must exist; a referral booking must name a referral of that resident
-            // addressed to this unit, or the reserved share could be taken by anyone quoting
-            // any referral.
-            let place = sqlx::query(
-                "SELECT u.id, u.city_id, u.grid_id, \
-                 (SELECT r.id FROM resident r WHERE r.id = $2) AS resident, \
-                 (SELECT f.status FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
-                  AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
-                  AND f.kind = 'referral') AS referral, \
-                 (SELECT f.priority FROM referral f WHERE f.id = $3) AS priority, \
-                 (SELECT b.slot_id FROM booking b WHERE b.id = $4 AND b.status = 'booked' \
-                  AND b.resident_id = $2) AS replaced_slot \
-                 FROM care_session c JOIN unit u ON u.id = c.unit_id WHERE c.id = $1",
-            )
-            .bind(session_id)
-            .bind(req.resident_id)
-            .bind(req.referral_id)
-            .bind(req.replaces)
-            .fetch_one(&mut *tx)
-            .await?;
-            let unit_id: Id = place.try_get("id")?;
-            let resident: Option<Id> = place.try_get("resident")?;
-            let referral: Option<String> = place.try_get("referral")?;
-            let replaced_slot: Option<Id> = place.try_get("replaced_slot")?;
-            let priority: Option<String> = place.try_get("priority")?;
-            let window = match priority.as_deref().map(Priority::parse) {
-                Some(Ok(p)) => policy.check_window(p, starts_at, req.now),
-                _ => Ok(()),
-            };
-            // A referral is booked once it is accepted; rescheduling keeps it booked.
-            let referral_ready = matches!(
-                (referral.as_deref(), req.replaces),
-                (Some("accepted"), None) | (Some("booked"), Some(_))
-            );
-            // Judged after winning, inside the transaction: a refusal rolls the update back.
-            let refused = if let Err(e) = policy.may_take(reserved, kind, starts_at, req.now) {
-                Some(e)
-            } else if resident.is_none() {
-                Some(FieldError::new(
-                    "resident_id",
-                    "not_found",
-                    "居民不存在",
-                    "no such resident",
-                ))
-            } else if req.referral_id.is_some() && referral.is_none() {
-                Some(FieldError::new(
-                    "referral_id",
-                    "not_for_this_slot",
-                    "该转诊不属于此居民或未转往此机构",
-                    "the referral is not this resident's, or not to this unit",
-                ))
-            } else if req.referral_id.is_some() && !referral_ready {
-                Some(FieldError::new(
-                    "referral_id",
-                    "not_accepted",
-                    "转诊须先由接收方接收后才能预约",
-                    "the referral must be accepted before it is booked",
-                ))
-            } else if let Err(e) = window {
-                Some(e)
-            } else if req.replaces.is_some() && replaced_slot.is_none() {
-                Some(FieldError::new(
-                    "replaces",
-                    "not_found",
-                    "要改约的预约不存在或已取消",
-                    "the booking to reschedule does not exist or is no longer live",
-                ))
-            } else {
-                None
-            };
-            if let Some(e) = refused {
+            // The reserved share may have changed since the read: judged again on the row won,
+            // inside the transaction, so that a refusal rolls the update back.
+            if let Some(e) = refusal(policy, req, kind, &seen, slot.try_get("reserved")?) {
                 tx.rollback().await?;
                 return Err(StoreError::Invalid(Invalid::one(e)));
             }
+            let (unit_id, replaced_slot) = (seen.unit, seen.replaced_slot);
             // Rescheduling releases the old booking first, so that the referral's one live
             // booking moves rather than doubles.
             if let (Some(old), Some(old_slot)) = (req.replaces, replaced_slot) {
-                sqlx::query(
-                    "UPDATE booking SET status = 'rescheduled', cancelled_at = $2 WHERE id = $1",
+                let released = sqlx::query(
+                    "UPDATE booking SET status = 'rescheduled', cancelled_at = $2 \
+                     WHERE id = $1 AND status = 'booked'",
                 )
                 .bind(old)
                 .bind(crate::now())
                 .execute(&mut *tx)
                 .await?;
+                if released.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Invalid(Invalid::one(replaced_gone())));
+                }
                 sqlx::query("UPDATE slot SET status = 'free' WHERE id = $1")
                     .bind(old_slot)
                     .execute(&mut *tx)
@@ -655,11 +707,16 @@ impl Store {
             };
             let booking = booking_from_row!(r);
             if let (Some(referral_id), None) = (req.referral_id, req.replaces) {
-                sqlx::query("UPDATE referral SET status = 'booked', updated_at = $2, escalated_at = NULL, escalation = NULL WHERE id = $1 AND status = 'accepted'")
+                let moved = sqlx::query("UPDATE referral SET status = 'booked', updated_at = $2, escalated_at = NULL, escalation = NULL WHERE id = $1 AND status = 'accepted'")
                     .bind(referral_id)
                     .bind(req.now)
                     .execute(&mut *tx)
                     .await?;
+                // Accepted when read, but booked or withdrawn by a rival since.
+                if moved.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Invalid(Invalid::one(not_accepted())));
+                }
                 let f = crate::referral::referral_in_tx!(tx, referral_id);
                 let note = format!(
                     "{} {}",
@@ -690,8 +747,8 @@ impl Store {
                     resource_type: "Appointment",
                     resource_id: Some(format!("booking-{}", booking.id)),
                     target: Some(OrgPath {
-                        city: place.try_get("city_id")?,
-                        grid: place.try_get("grid_id")?,
+                        city: seen.city,
+                        grid: seen.grid,
                         group: Some(group_id),
                         unit: Some(unit_id),
                     }),
