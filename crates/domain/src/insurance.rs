@@ -16,6 +16,7 @@
 pub mod budget;
 pub mod case_payment;
 pub mod deductible;
+pub mod dip;
 pub mod public_funds;
 pub mod settlement;
 

@@ -148,6 +148,7 @@ async fn bench(kind: DbKind, target: i64) {
                     charge_outflow: true,
                     prepayment: None,
                     settlement: None,
+                    case_payment: None,
                 },
             )
             .await

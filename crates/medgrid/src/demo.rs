@@ -247,6 +247,7 @@ async fn set_demo_budgets(
                     charge_outflow: true,
                     prepayment: None,
                     settlement: None,
+                    case_payment: None,
                 },
             )
             .await

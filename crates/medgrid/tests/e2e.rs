@@ -939,7 +939,8 @@ fn patient_index_journey() {
 
 /// The insurance budget on the demo city: the insurance officer runs the twelve monthly
 /// prepayments of the demo year, settles it with the group's score and finds the statement and
-/// its Excel export; the group manager reads the same page without the controls.
+/// its Excel export, then runs the year's DIP case payment and traces one case; the group
+/// manager reads the same page without the controls.
 #[test]
 fn insurance_journey() {
     let server = Server::demo(&sqlite_url("insurance"));
@@ -988,15 +989,36 @@ fn insurance_journey() {
     let export = browser.find("#export-statement");
     let href = browser.attribute(&export, "href");
     assert!(href.ends_with("/statement.xlsx"), "{href}");
+
+    // DIP: the year's final run, the members' chart, one case traced to its numbers.
+    let year_option = browser.find("#dip-form select[name=month] option[value=\"0\"]");
+    browser.click(&year_option);
+    let run_dip = browser.find("#run-dip");
+    browser.click(&run_dip);
+    text_when(&browser, "#dip-title", |t| t.contains("年终决算"));
+    let cases: i64 = browser.text(&browser.find("#dip-cases")).parse().unwrap();
+    assert!(cases > 0, "the demo year has inpatient cases");
+    assert!(
+        !browser.find_all("#dip-units-chart rect").is_empty(),
+        "what each member earned, drawn"
+    );
+    assert!(browser
+        .text(&browser.find("#dip-point-value"))
+        .ends_with("元/分"));
+    let first = browser.find("#dip-case-list a.dip-case");
+    browser.click(&first);
+    let steps = text_when(&browser, "#case-steps", |t| t.contains("医保基金支付"));
+    assert!(steps.contains("点值"), "{steps}");
     log_out(&browser);
 
     log_in(&browser, &server, "group.manager");
     browser.goto(&server.url("/insurance"));
     text_when(&browser, "#settlement-due", |t| t.contains("元"));
     assert!(
-        browser.find_all("#run-settlement").is_empty(),
+        browser.find_all("#run-settlement").is_empty() && browser.find_all("#run-dip").is_empty(),
         "reading, not running"
     );
+    assert_eq!(browser.find_all("#dip-runs a.dip-run").len(), 1);
     drop(browser);
     server.stop();
 }

@@ -7,12 +7,15 @@
 //! names the run it corrects and the reason, and the latest run of a month is the one in
 //! force. The same inputs and parameters always give the same statement.
 
+pub mod case_payment;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use medgrid_domain::access::{Id, OrgPath};
 use medgrid_domain::insurance::budget::{self, Budget, Fund, Prepayment, PrepaymentRule};
+use medgrid_domain::insurance::dip::DipRule;
 use medgrid_domain::insurance::settlement::{self, SettlementRule, Statement, Year};
 use medgrid_domain::insurance::{Fen, Step};
 use medgrid_domain::{FieldError, Invalid};
@@ -31,6 +34,7 @@ pub struct BudgetRecord {
     pub charge_outflow: bool,
     pub prepayment: PrepaymentRule,
     pub settlement: SettlementRule,
+    pub case_payment: DipRule,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
 }
@@ -60,6 +64,8 @@ pub struct BudgetDraft {
     pub prepayment: Option<PrepaymentRule>,
     #[serde(default)]
     pub settlement: Option<SettlementRule>,
+    #[serde(default)]
+    pub case_payment: Option<DipRule>,
 }
 
 fn yes() -> bool {
@@ -110,7 +116,7 @@ pub struct MonthSpending {
     pub outflow: Fen,
 }
 
-fn invalid(field: &str, code: &'static str, zh: &str, en: &str) -> StoreError {
+pub(crate) fn invalid(field: &str, code: &'static str, zh: &str, en: &str) -> StoreError {
     StoreError::Invalid(Invalid::one(FieldError::new(field, code, zh, en)))
 }
 
@@ -123,20 +129,20 @@ fn unknown_fund() -> FieldError {
     )
 }
 
-fn fund_of(raw: &str) -> Result<Fund, StoreError> {
+pub(crate) fn fund_of(raw: &str) -> Result<Fund, StoreError> {
     Fund::parse(raw).ok_or_else(|| StoreError::Invalid(Invalid::one(unknown_fund())))
 }
 
-fn json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+pub(crate) fn json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn parsed<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
+pub(crate) fn parsed<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("stored rule: {e}")))
 }
 
 const BUDGET_COLUMNS: &str = "id, group_id, year, fund, amount_fen, charge_outflow, \
-    prepayment_rule, settlement_rule, updated_at, updated_by";
+    prepayment_rule, settlement_rule, case_rule, updated_at, updated_by";
 
 macro_rules! budget_from_row {
     ($r:expr) => {{
@@ -150,6 +156,7 @@ macro_rules! budget_from_row {
             charge_outflow: r.try_get("charge_outflow")?,
             prepayment: parsed(&r.try_get::<String, _>("prepayment_rule")?)?,
             settlement: parsed(&r.try_get::<String, _>("settlement_rule")?)?,
+            case_payment: parsed(&r.try_get::<String, _>("case_rule")?)?,
             updated_at: r.try_get("updated_at")?,
             updated_by: r.try_get("updated_by")?,
         }
@@ -205,7 +212,7 @@ macro_rules! settlement_from_row {
 }
 
 /// The first day of `month` of `year`, and of the month after.
-fn month_range(year: i32, month: u32) -> Result<(NaiveDate, NaiveDate), StoreError> {
+pub(crate) fn month_range(year: i32, month: u32) -> Result<(NaiveDate, NaiveDate), StoreError> {
     let first = NaiveDate::from_ymd_opt(year, month, 1)
         .ok_or_else(|| invalid("month", "invalid", "月份须为 1–12", "month must be 1–12"))?;
     let next = first
@@ -244,7 +251,20 @@ impl Store {
                 "the budget must be more than zero (fen)",
             ));
         }
-        let prepayment = draft.prepayment.unwrap_or_default();
+        // A rule not sent stays as it was (or takes its default): a form that edits the amount
+        // must not reset what the bureau agreed through the API.
+        let existing = match Fund::parse(&draft.fund) {
+            Some(f) => self
+                .budgets(group.group.ok_or(StoreError::NotFound)?)
+                .await?
+                .into_iter()
+                .find(|b| b.year == draft.year && b.fund == f),
+            None => None,
+        };
+        let prepayment = draft
+            .prepayment
+            .or(existing.as_ref().map(|b| b.prepayment))
+            .unwrap_or_default();
         let ppm = 0..=medgrid_domain::insurance::PPM;
         if !ppm.contains(&prepayment.ratio) || !ppm.contains(&prepayment.deposit) {
             inv.push(FieldError::new(
@@ -254,7 +274,11 @@ impl Store {
                 "ratio and deposit must be 0–100% (parts per million)",
             ));
         }
-        let settlement_rule = draft.settlement.clone().unwrap_or_default();
+        let settlement_rule = draft
+            .settlement
+            .clone()
+            .or(existing.as_ref().map(|b| b.settlement.clone()))
+            .unwrap_or_default();
         let bands_ok = |bands: &[settlement::Band]| {
             !bands.is_empty()
                 && bands.last().is_some_and(|b| b.up_to.is_none())
@@ -272,6 +296,14 @@ impl Store {
                 "bands must rise, the last open-ended, rates within 0–100%",
             ));
         }
+        let case_rule = draft
+            .case_payment
+            .clone()
+            .or(existing.map(|b| b.case_payment))
+            .unwrap_or_default();
+        for (field, zh, en) in case_rule.problems() {
+            inv.push(FieldError::new(field, "out_of_range", zh, en));
+        }
         let (Some(fund), true) = (fund, inv.is_empty()) else {
             return Err(StoreError::Invalid(inv));
         };
@@ -281,11 +313,12 @@ impl Store {
             let mut tx = p.begin().await?;
             let r = sqlx::query(&format!(
                 "INSERT INTO insurance_budget (group_id, year, fund, amount_fen, charge_outflow, \
-                 prepayment_rule, settlement_rule, updated_at, updated_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 prepayment_rule, settlement_rule, case_rule, updated_at, updated_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (group_id, year, fund) DO UPDATE SET amount_fen = excluded.amount_fen, \
                  charge_outflow = excluded.charge_outflow, prepayment_rule = excluded.prepayment_rule, \
-                 settlement_rule = excluded.settlement_rule, updated_at = excluded.updated_at, \
+                 settlement_rule = excluded.settlement_rule, case_rule = excluded.case_rule, \
+                 updated_at = excluded.updated_at, \
                  updated_by = excluded.updated_by RETURNING {BUDGET_COLUMNS}"
             ))
             .bind(group_id)
@@ -295,6 +328,7 @@ impl Store {
             .bind(draft.charge_outflow)
             .bind(json(&prepayment)?)
             .bind(json(&settlement_rule)?)
+            .bind(json(&case_rule)?)
             .bind(now)
             .bind(&actor.username)
             .fetch_one(&mut *tx)
@@ -334,7 +368,7 @@ impl Store {
         })
     }
 
-    async fn budget_of(
+    pub(crate) async fn budget_of(
         &self,
         group_id: Id,
         year: i32,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use medgrid_domain::access::{Action, Id, OrgPath};
 use medgrid_domain::insurance::budget::months;
 use medgrid_domain::insurance::{yuan, Fen};
+use medgrid_store::insurance::case_payment::CasePaymentRun;
 use medgrid_store::insurance::{
     BudgetDraft, BudgetRecord, MonthSpending, PrepaymentRun, SettlementRun,
 };
@@ -30,6 +31,8 @@ pub struct YearView {
     pub spending: Vec<MonthSpending>,
     pub runs: Vec<PrepaymentRun>,
     pub settlements: Vec<SettlementRun>,
+    /// DIP case-payment runs, months first, then the year's final.
+    pub case_payments: Vec<CasePaymentRun>,
     /// Months elapsed with spending, and the year's spending projected from them.
     pub months_seen: u32,
     pub projected: Fen,
@@ -54,6 +57,7 @@ pub async fn year(
     let spending = state.store.month_spending(group_id, year, fund).await?;
     let runs = state.store.prepayment_runs(group_id, year, fund).await?;
     let settlements = state.store.settlements(group_id, year, fund).await?;
+    let case_payments = state.store.case_payment_runs(group_id, year, fund).await?;
     let charged = budget.as_ref().is_none_or(|b| b.charge_outflow);
     let total = |m: &MonthSpending| m.in_group + if charged { m.outflow } else { 0 };
     let months_seen = spending
@@ -75,6 +79,7 @@ pub async fn year(
         spending,
         runs,
         settlements,
+        case_payments,
         months_seen,
         projected,
     })

@@ -9,6 +9,7 @@ pub mod api;
 pub mod assessments;
 pub mod auth;
 pub mod capacity;
+pub mod case_payments;
 pub mod catalogues;
 pub mod error;
 pub mod fhir;

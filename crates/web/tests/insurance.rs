@@ -149,25 +149,7 @@ async fn a_year_is_budgeted_prepaid_and_settled(db: &TestDb) {
     assert_eq!(step(&correction, "difference"), 0);
 
     // The database itself refuses to change a confirmed run.
-    let changed = match db.store.kind() {
-        medgrid_store::DbKind::Sqlite => std::process::Command::new("sqlite3")
-            .args([
-                db.url.strip_prefix("sqlite://").unwrap(),
-                "UPDATE prepayment_run SET due = 0",
-            ])
-            .output()
-            .unwrap(),
-        medgrid_store::DbKind::Postgres => std::process::Command::new("psql")
-            .args([
-                db.url.as_str(),
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                "UPDATE prepayment_run SET due = 0",
-            ])
-            .output()
-            .unwrap(),
-    };
+    let changed = support::sql(db, "UPDATE prepayment_run SET due = 0");
     assert!(!changed.status.success(), "runs are immutable");
 
     // The settlement: actual spending from the claims against the budget.

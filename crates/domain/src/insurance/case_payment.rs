@@ -118,6 +118,14 @@ impl PointValue {
         }
     }
 
+    /// What `points` (already weighted by their level) are worth, rounded once to the fen.
+    pub fn pay(&self, points: Points) -> Fen {
+        div_round(
+            i128::from(points) * i128::from(self.available),
+            i128::from(self.total_points),
+        )
+    }
+
     /// Fen per point, for people (rounded to the fen).
     pub fn fen_per_point(&self) -> Fen {
         div_round(
@@ -136,18 +144,24 @@ pub struct CasePayment {
     pub steps: Vec<Step>,
 }
 
-/// DIP: points × level coefficient × point value, rounded once, less the patient's own
-/// payment (never below zero).
+/// Points × a level coefficient, rounded to a ten-thousandth of a point: what a case counts
+/// in its period's total.
+pub fn weighted(points: Points, coefficient: Ppm) -> Points {
+    div_round(
+        i128::from(points) * i128::from(coefficient),
+        i128::from(PPM),
+    )
+}
+
+/// DIP: points × level coefficient (rounded to a ten-thousandth) × point value (rounded to
+/// the fen), less the patient's own payment (never below zero).
 pub fn dip_payment(
     case: &CasePoints,
     coefficient: Ppm,
     value: &PointValue,
     self_paid: Fen,
 ) -> CasePayment {
-    let gross = div_round(
-        i128::from(case.points) * i128::from(coefficient) * i128::from(value.available),
-        i128::from(value.total_points) * i128::from(PPM),
-    );
+    let gross = value.pay(weighted(case.points, coefficient));
     let paid = (gross - self_paid).max(0);
     let branch = match case.branch {
         Branch::High => "高倍率病例",

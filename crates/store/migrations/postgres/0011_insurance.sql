@@ -12,9 +12,10 @@ CREATE TABLE insurance_budget (
     amount_fen      BIGINT NOT NULL,
     -- Whether the group's residents' spending outside the group is charged to it.
     charge_outflow  BOOLEAN NOT NULL,
-    -- The prepayment rule and the settlement rule in force for the year (JSON).
+    -- The prepayment, settlement and case-payment (DIP) rules in force for the year (JSON).
     prepayment_rule TEXT NOT NULL,
     settlement_rule TEXT NOT NULL,
+    case_rule       TEXT NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL,
     updated_by      TEXT NOT NULL,
     CONSTRAINT uq_insurance_budget UNIQUE (group_id, year, fund)
@@ -58,14 +59,64 @@ CREATE TABLE settlement_run (
     CONSTRAINT uq_settlement_run UNIQUE (group_id, year, fund, seq)
 );
 
+-- DIP runs (R9.2): a month's provisional run (month 1–12) or the year's final one (month 0),
+-- each case's numbers kept in case_payment so that any payment can be traced. A period is
+-- run again only as a further run (seq 2, …) with a reason; the latest is in force.
+CREATE TABLE case_payment_run (
+    id           BIGSERIAL PRIMARY KEY,
+    group_id     BIGINT NOT NULL REFERENCES med_group(id),
+    year         INTEGER NOT NULL,
+    fund         TEXT NOT NULL,
+    month        INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    reason       TEXT,
+    cases        BIGINT NOT NULL,
+    budget       BIGINT NOT NULL,
+    pool         BIGINT NOT NULL,
+    reserve      BIGINT NOT NULL,
+    total_points BIGINT NOT NULL,
+    all_mean     BIGINT NOT NULL,
+    gross        BIGINT NOT NULL,
+    paid         BIGINT NOT NULL,
+    -- The period's DIP groups (JSON: code, cases, mean, points) and the rule used.
+    dip_groups   TEXT NOT NULL,
+    parameters   TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    created_by   TEXT NOT NULL,
+    CONSTRAINT uq_case_payment_run UNIQUE (group_id, year, fund, month, seq)
+);
+
+CREATE TABLE case_payment (
+    run_id        BIGINT NOT NULL REFERENCES case_payment_run(id),
+    claim_id      BIGINT NOT NULL REFERENCES claim(id),
+    unit_id       BIGINT REFERENCES unit(id),
+    dip_group     TEXT NOT NULL,
+    level         TEXT NOT NULL,
+    cost          BIGINT NOT NULL,
+    self_paid     BIGINT NOT NULL,
+    group_points  BIGINT NOT NULL,
+    level_average BIGINT NOT NULL,
+    ratio         BIGINT NOT NULL,
+    branch        TEXT NOT NULL,
+    points        BIGINT NOT NULL,
+    coefficient   BIGINT NOT NULL,
+    gross         BIGINT NOT NULL,
+    paid          BIGINT NOT NULL,
+    PRIMARY KEY (run_id, claim_id)
+);
+
 -- Spending by group, fund and day settled, with the place and the amount: prepayment and
 -- settlement read this index alone, never the claims themselves.
 CREATE INDEX ix_claim_group_fund_settled ON claim (group_id, fund, settled_on, in_group, insurance_paid_fen);
 
 CREATE FUNCTION insurance_run_immutable() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION 'prepayment runs and settlements are immutable'; END;
+BEGIN RAISE EXCEPTION 'insurance runs are immutable'; END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER prepayment_run_no_change BEFORE UPDATE OR DELETE ON prepayment_run
 FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();
 CREATE TRIGGER settlement_run_no_change BEFORE UPDATE OR DELETE ON settlement_run
+FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();
+CREATE TRIGGER case_payment_run_no_change BEFORE UPDATE OR DELETE ON case_payment_run
+FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();
+CREATE TRIGGER case_payment_no_change BEFORE UPDATE OR DELETE ON case_payment
 FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();

@@ -1,5 +1,5 @@
 //! Insurance budget endpoints (R9.1): budgets, monthly prepayment runs (and correcting runs),
-//! year-end settlements and their statements.
+//! year-end settlements and their statements; DIP case-payment runs with every case traced.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,10 +8,12 @@ use axum::Json;
 use serde::Deserialize;
 
 use medgrid_domain::access::Id;
+use medgrid_store::insurance::case_payment::{CasePage, CasePaymentRun};
 use medgrid_store::insurance::{BudgetDraft, BudgetRecord, PrepaymentRun, SettlementRun};
 
 use super::{Body, Params};
 use crate::auth::ApiCaller;
+use crate::case_payments::{self, RunView, TracedCase};
 use crate::error::{AppError, Problem};
 use crate::insurance::{self, YearView};
 use crate::AppState;
@@ -144,4 +146,117 @@ pub async fn statement_xlsx(
     Path(id): Path<Id>,
 ) -> Result<Response, AppError> {
     insurance::statement_download(&state, &caller, id).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CasePaymentInput {
+    pub year: i32,
+    pub fund: String,
+    /// 1–12 for a month's provisional run; 0 for the year's final run.
+    pub month: u32,
+    /// Runs a period already run again, for this reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Runs DIP case payment over the period's inpatient cases at the group's units: points by
+/// DIP group, outliers against the same level, level coefficients, the point value from the
+/// period's inpatient pool less the reserve; every case kept with its numbers.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/insurance/case-payments", tag = "insurance",
+    params(("id" = i64, Path)), request_body = CasePaymentInput,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn run_case_payment(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Body(input): Body<CasePaymentInput>,
+) -> Result<(StatusCode, Json<CasePaymentRun>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            case_payments::run(
+                &state,
+                &caller,
+                group_id,
+                input.year,
+                &input.fund,
+                input.month,
+                input.reason.as_deref(),
+            )
+            .await?,
+        ),
+    ))
+}
+
+/// Every DIP run of a year and fund.
+#[utoipa::path(get, path = "/api/v1/groups/{id}/insurance/case-payments", tag = "insurance",
+    params(("id" = i64, Path), YearParams),
+    responses((status = 200, body = Object), (status = 403, body = Problem)))]
+pub async fn case_payment_runs(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Params(q): Params<YearParams>,
+) -> Result<Json<Vec<CasePaymentRun>>, AppError> {
+    Ok(Json(
+        case_payments::runs(&state, &caller, group_id, q.year, &q.fund).await?,
+    ))
+}
+
+/// A DIP run with its DIP groups and what each member unit earned.
+#[utoipa::path(get, path = "/api/v1/insurance/case-payments/{id}", tag = "insurance",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn case_payment_run(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Json<RunView>, AppError> {
+    Ok(Json(case_payments::view(&state, &caller, id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseParams {
+    /// `high`, `low` or `normal`.
+    branch: Option<String>,
+    #[serde(default = "fifty")]
+    limit: i64,
+    #[serde(default)]
+    offset: i64,
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+/// A page of a run's cases (audited: cases are residents' claims).
+#[utoipa::path(get, path = "/api/v1/insurance/case-payments/{id}/cases", tag = "insurance",
+    params(("id" = i64, Path), CaseParams),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn case_payment_cases(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+    Params(q): Params<CaseParams>,
+) -> Result<Json<CasePage>, AppError> {
+    let branch = case_payments::branch(q.branch.as_deref())?;
+    Ok(Json(
+        case_payments::cases(&state, &caller, id, branch, q.limit, q.offset).await?,
+    ))
+}
+
+/// One case of a run traced to every number its payment used.
+#[utoipa::path(get, path = "/api/v1/insurance/case-payments/{id}/cases/{claim_id}", tag = "insurance",
+    params(("id" = i64, Path), ("claim_id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn case_payment_case(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((id, claim_id)): Path<(Id, Id)>,
+) -> Result<Json<TracedCase>, AppError> {
+    Ok(Json(
+        case_payments::traced(&state, &caller, id, claim_id).await?,
+    ))
 }

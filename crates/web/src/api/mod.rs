@@ -154,6 +154,22 @@ pub fn router() -> Router<AppState> {
             "/v1/groups/{id}/insurance/settlements",
             post(insurance::settle),
         )
+        .route(
+            "/v1/groups/{id}/insurance/case-payments",
+            post(insurance::run_case_payment).get(insurance::case_payment_runs),
+        )
+        .route(
+            "/v1/insurance/case-payments/{id}",
+            get(insurance::case_payment_run),
+        )
+        .route(
+            "/v1/insurance/case-payments/{id}/cases",
+            get(insurance::case_payment_cases),
+        )
+        .route(
+            "/v1/insurance/case-payments/{id}/cases/{claim_id}",
+            get(insurance::case_payment_case),
+        )
         .route("/v1/insurance/settlements/{id}", get(insurance::settlement))
         .route(
             "/v1/insurance/settlements/{id}/statement.xlsx",
@@ -250,6 +266,11 @@ pub fn router() -> Router<AppState> {
         insurance::settle,
         insurance::settlement,
         insurance::statement_xlsx,
+        insurance::run_case_payment,
+        insurance::case_payment_runs,
+        insurance::case_payment_run,
+        insurance::case_payment_cases,
+        insurance::case_payment_case,
         persons::arrive,
         persons::search,
         persons::read,
@@ -267,7 +288,7 @@ pub fn router() -> Router<AppState> {
         crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::RecordList, crate::indicators::TargetInput,
         crate::assessments::Report, crate::assessments::RunInput,
         persons::MergeInput, persons::DecisionInput,
-        insurance::PrepaymentInput, insurance::SettlementInput)),
+        insurance::PrepaymentInput, insurance::SettlementInput, insurance::CasePaymentInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -276,7 +297,7 @@ pub fn router() -> Router<AppState> {
         (name = "audit", description = "The append-only audit log"),
         (name = "referral", description = "Two-way referral, catalogues, attachments, reserved slots, the no-slot queue and notifications (R4, R5)"),
         (name = "capacity", description = "Timetables, wards, the group bed pool and the reservation compliance report (R5)"),
-        (name = "insurance", description = "The insurance global budget: budgets and rules, monthly prepayment and correcting runs, year-end settlement statements (R9.1)"),
+        (name = "insurance", description = "The insurance global budget: budgets and rules, monthly prepayment and correcting runs, year-end settlement statements (R9.1); DIP case-payment runs traced case by case (R9.2)"),
         (name = "patient-index", description = "The master patient index: records matched on arrival, persons, the review queue, merges and unmerges (R2.1)"),
         (name = "indicator", description = "The indicator library, boards for any node and period, exports, the groups' own targets and the assessment of members (R11)"),
     )

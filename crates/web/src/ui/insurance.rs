@@ -1,7 +1,7 @@
 //! The insurance budget pages (医保总额, R9.1): a group's year under one fund — the budget and
 //! its rules, spending month by month against the budget with a year-end projection, the
 //! monthly prepayment runs with their corrections, and the year-end settlement statement
-//! with its Excel export.
+//! with its Excel export; DIP case-payment runs are made here and read on their own pages.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -114,6 +114,24 @@ pub async fn page_view(
             updated_by => b.updated_by.clone(),
         }
     });
+    let dip_runs: Vec<_> = view
+        .case_payments
+        .iter()
+        .map(|r| {
+            context! {
+                id => r.id, seq => r.seq, period => super::case_payments::period(r.year, r.month),
+                cases => r.cases, point_value => yuan(r.fen_per_point), paid => yuan(r.paid),
+                created_by => r.created_by.clone(), reason => r.reason.clone(),
+            }
+        })
+        .collect();
+    let dip_periods: Vec<_> = (1..=12u32)
+        .chain(std::iter::once(0))
+        .map(|m| {
+            let done = view.case_payments.iter().any(|r| r.month == m);
+            context! { month => m, label => super::case_payments::period(year, m), done }
+        })
+        .collect();
     let html = state.templates.render(
         "insurance.html",
         context! {
@@ -123,6 +141,8 @@ pub async fn page_view(
             all_run => next_month.is_none(), latest, settlements => view.settlements.len(),
             projected => yuan(view.projected), months_seen => view.months_seen,
             over_budget => view.budget.as_ref().is_some_and(|b| view.projected > b.amount),
+            dip_runs, dip_periods,
+            dip_rule => view.budget.as_ref().map(|b| medgrid_domain::insurance::dip::describe(&b.case_payment)),
         },
     )?;
     Ok(html.into_response())
@@ -193,6 +213,7 @@ pub async fn set_budget(
         charge_outflow: f.charge_outflow.is_some(),
         prepayment: None,
         settlement: None,
+        case_payment: None,
     };
     insurance::set_budget(&state, &caller, f.group_id, &draft)
         .await

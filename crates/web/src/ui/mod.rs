@@ -4,6 +4,7 @@
 mod accounts;
 mod assessments;
 mod capacity;
+mod case_payments;
 mod cockpit;
 mod insurance;
 mod persons;
@@ -62,6 +63,8 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "match_reviews.html",
     "match_review.html",
     "insurance.html",
+    "case_payment_run.html",
+    "case_payment_case.html",
 );
 
 /// Chinese labels of input fields, for error messages in forms.
@@ -408,6 +411,15 @@ pub fn router() -> Router<AppState> {
         .route("/insurance/budget", post(insurance::set_budget))
         .route("/insurance/prepay", post(insurance::prepay))
         .route("/insurance/settle", post(insurance::settle))
+        .route("/insurance/case-payments", post(case_payments::run))
+        .route(
+            "/insurance/case-payments/{id}",
+            get(case_payments::run_page),
+        )
+        .route(
+            "/insurance/case-payments/{id}/cases/{claim_id}",
+            get(case_payments::case_page),
+        )
         .route(
             "/insurance/settlements/{id}/statement.xlsx",
             get(insurance::export),

@@ -56,7 +56,7 @@ macro_rules! on_both {
 /// a single resident (residents arrive with the synthetic city, whose parameters this crate
 /// cannot name).
 pub fn add_resident(db: &TestDb, unit: &Unit) {
-    let sql = format!(
+    let statement = format!(
         "INSERT INTO resident (id, household_id, citizen_id, name, sex, birth_date, phone, \
          address, unit_id, group_id, grid_code, insurance, hypertension, diabetes, \
          severe_mental_illness) VALUES ({RESIDENT}, 1, '330702195001011234', '张三', 'M', \
@@ -65,24 +65,40 @@ pub fn add_resident(db: &TestDb, unit: &Unit) {
         unit.id,
         unit.group_id.unwrap()
     );
-    let out = match db.store.kind() {
-        DbKind::Sqlite => {
-            let path = db.url.strip_prefix("sqlite://").unwrap();
-            std::process::Command::new("sqlite3")
-                .args(["-cmd", ".timeout 10000", path, &sql])
-                .output()
-                .expect("sqlite3 on PATH")
-        }
-        DbKind::Postgres => std::process::Command::new("psql")
-            .args([db.url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
-            .output()
-            .expect("psql on PATH"),
-    };
+    let out = sql(db, &statement);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs one SQL statement with the database's own command-line client, beside the store:
+/// for what the store offers no call for, and to show what the database itself refuses.
+/// Output is unaligned, one row a line, columns split by `|`.
+pub fn sql(db: &TestDb, statement: &str) -> std::process::Output {
+    match db.store.kind() {
+        DbKind::Sqlite => {
+            let path = db.url.strip_prefix("sqlite://").unwrap();
+            std::process::Command::new("sqlite3")
+                .args(["-cmd", ".timeout 10000", path, statement])
+                .output()
+                .expect("sqlite3 on PATH")
+        }
+        DbKind::Postgres => std::process::Command::new("psql")
+            .args([
+                db.url.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-A",
+                "-t",
+                "-c",
+                statement,
+            ])
+            .output()
+            .expect("psql on PATH"),
+    }
 }
 
 pub struct Reply {
