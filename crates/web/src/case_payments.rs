@@ -15,11 +15,8 @@ use medgrid_store::insurance::case_payment::{
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::insurance::group_path;
 use crate::AppState;
-
-async fn group_path(state: &AppState, group_id: Id) -> Result<OrgPath, AppError> {
-    Ok(state.store.group(group_id).await?.path())
-}
 
 /// Runs DIP for `month` (1–12) or, with 0, the whole year's final run.
 #[allow(clippy::too_many_arguments)]

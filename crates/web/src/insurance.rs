@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::AppError;
 use crate::AppState;
 
-async fn group_path(state: &AppState, group_id: Id) -> Result<OrgPath, AppError> {
+pub(crate) async fn group_path(state: &AppState, group_id: Id) -> Result<OrgPath, AppError> {
     Ok(state.store.group(group_id).await?.path())
 }
 

@@ -12,22 +12,10 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use medgrid_domain::access::{OrgPath, Role, ScopeKind};
 use medgrid_testkit::TestDb;
 
 mod support;
-use support::{user, world_with, World};
-
-async fn officer(w: &World) -> String {
-    user(
-        &w.store,
-        "insurer",
-        Role::InsuranceOfficer,
-        ScopeKind::City,
-        OrgPath::city(w.lead.path().city),
-    )
-    .await
-}
+use support::{world_with, World};
 
 /// One number the database itself computes.
 fn scalar(db: &TestDb, statement: &str) -> i64 {
@@ -154,7 +142,7 @@ fn verify(run: &Value, cases: &[Value]) -> HashMap<String, usize> {
 async fn dip_runs_by_month_and_year(db: &TestDb) {
     let params = medgrid_sim::Params::new(7, 5_000, NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
     let w = world_with(db, Some(params)).await;
-    let insurer = officer(&w).await;
+    let insurer = support::insurance_officer(&w).await;
     let group = w.lead.group_id.unwrap();
     let base = format!("/api/v1/groups/{group}/insurance");
 

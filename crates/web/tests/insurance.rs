@@ -8,22 +8,10 @@
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use medgrid_domain::access::{OrgPath, Role, ScopeKind};
 use medgrid_testkit::TestDb;
 
 mod support;
-use support::{user, world_with, World};
-
-async fn officer(w: &World) -> String {
-    user(
-        &w.store,
-        "insurer",
-        Role::InsuranceOfficer,
-        ScopeKind::City,
-        OrgPath::city(w.lead.path().city),
-    )
-    .await
-}
+use support::world_with;
 
 fn step(statement: &Value, key: &str) -> i64 {
     statement["steps"]
@@ -39,7 +27,7 @@ fn step(statement: &Value, key: &str) -> i64 {
 async fn a_year_is_budgeted_prepaid_and_settled(db: &TestDb) {
     let params = medgrid_sim::Params::new(7, 600, NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
     let w = world_with(db, Some(params)).await;
-    let insurer = officer(&w).await;
+    let insurer = support::insurance_officer(&w).await;
     let group = w.lead.group_id.unwrap();
     let base = format!("/api/v1/groups/{group}/insurance");
 

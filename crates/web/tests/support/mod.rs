@@ -196,6 +196,18 @@ pub async fn user(store: &Store, name: &str, role: Role, kind: ScopeKind, path: 
 /// The Jinhua layout with its staff, one resident of a primary unit, a cardiology (XXG)
 /// session at the group's lead hospital three days from now (open to booking), and the
 /// resident's up-referral there, sent and accepted.
+/// The city's insurance officer (the bureau's, scoped to the whole city).
+pub async fn insurance_officer(w: &World) -> String {
+    user(
+        &w.store,
+        "insurer",
+        Role::InsuranceOfficer,
+        ScopeKind::City,
+        OrgPath::city(w.lead.path().city),
+    )
+    .await
+}
+
 pub async fn world(db: &TestDb) -> World {
     world_with(db, None).await
 }
