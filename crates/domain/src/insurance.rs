@@ -15,6 +15,7 @@
 
 pub mod budget;
 pub mod case_payment;
+pub mod claims;
 pub mod deductible;
 pub mod dip;
 pub mod public_funds;
@@ -93,6 +94,25 @@ pub fn apportion(total: Fen, weights: &[i64]) -> Vec<Fen> {
         .collect()
 }
 
+/// A number typed with at most two decimals (commas allowed), in hundredths: yuan to fen, a
+/// score to hundredths of a point.
+pub fn hundredths(raw: &str) -> Option<i64> {
+    let t: String = raw.trim().chars().filter(|c| *c != ',').collect();
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if frac.len() > 2 || whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let frac = format!("{frac:0<2}");
+    if !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(frac.parse::<i64>().ok()?)
+}
+
 /// One line of a statement: what was computed, how, and the amount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
@@ -160,6 +180,16 @@ mod tests {
         assert_eq!(apportion(9, &[0, 0]), [9, 0]);
         let parts = apportion(123_456_789, &[17, 29, 31, 1, 0, 5]);
         assert_eq!(parts.iter().sum::<i64>(), 123_456_789);
+    }
+
+    #[test]
+    fn numbers_as_typed_to_hundredths() {
+        assert_eq!(hundredths("1,234.5"), Some(123_450));
+        assert_eq!(hundredths("100"), Some(10_000));
+        assert_eq!(hundredths("0.07"), Some(7));
+        assert_eq!(hundredths("1.234"), None);
+        assert_eq!(hundredths("-5"), None);
+        assert_eq!(hundredths("abc"), None);
     }
 
     #[test]

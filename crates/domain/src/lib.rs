@@ -14,5 +14,6 @@ pub mod insurance;
 pub mod mask;
 pub mod org;
 pub mod referral;
+pub mod table_file;
 
 pub use error::{FieldError, Invalid};

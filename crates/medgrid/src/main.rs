@@ -162,6 +162,20 @@ enum ImportCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Loads the insurance bureau's claims of one group (CSV with the columns of the
+    /// generated claims.csv; see docs/insurance.md). Every bad line is reported and then
+    /// nothing is written; claims already kept unchanged are skipped.
+    Claims {
+        file: PathBuf,
+        /// The group's code (as in the layout).
+        #[arg(long)]
+        group: String,
+        /// Only check the file and print the report.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -372,6 +386,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for w in &summary.warnings {
                 println!("warning: {w}");
             }
+            Ok(())
+        }
+        Command::Import(ImportCommand::Claims {
+            file,
+            group,
+            check,
+            db,
+        }) => {
+            apply_db(&mut config, &db);
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let store = open(&config).await?;
+            store.migrate().await?;
+            let found = store
+                .group_by_code(&group)
+                .await
+                .with_context(|| format!("no group with code {group}"))?;
+            let report = store
+                .import_claims(
+                    &Actor::system("cli"),
+                    found.path(),
+                    &found.code,
+                    &bytes,
+                    check,
+                )
+                .await
+                .map_err(|e| match e {
+                    medgrid_store::StoreError::Invalid(inv) => {
+                        let report: Vec<String> = inv.0.iter().map(ToString::to_string).collect();
+                        anyhow::anyhow!(
+                            "{} was not imported; nothing was written:\n{}",
+                            file.display(),
+                            report.join("\n")
+                        )
+                    }
+                    other => other.into(),
+                })?;
+            println!(
+                "{} lines: {} {}, {} already kept unchanged; {} yuan, insurance paid {} yuan",
+                report.lines,
+                report.imported,
+                if report.written {
+                    "imported"
+                } else {
+                    "would be imported"
+                },
+                report.unchanged,
+                medgrid_domain::insurance::yuan(report.total),
+                medgrid_domain::insurance::yuan(report.insurance_paid)
+            );
             Ok(())
         }
     }

@@ -162,6 +162,43 @@ fn command_line_accounts_imports_and_errors() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("UTF-8"), "{}", stderr(&bad));
 
+    // Claims: a file naming no known encounter is refused line by line, nothing written; an
+    // unknown group is named.
+    let claims = dir.join("claims.csv");
+    std::fs::write(
+        &claims,
+        "claim_id,encounter_id,resident_id,group_code,unit_code,fund,kind,level,in_group,dip_group,los_days,total,eligible,deductible,insurance_paid,self_paid,settled_on\n\
+         1,1,1,JH-G-WC,,resident,outpatient,primary,0,,,10.00,10.00,0.00,6.00,4.00,2025-01-01\n\
+         2,2,1,JH-G-WC,,resident,outpatient,primary,0,,,10.00,10.00,0.00,6.00,5.00,2025-01-01\n",
+    )
+    .unwrap();
+    let claims = claims.to_str().unwrap();
+    let refused = run(&[
+        "import",
+        "claims",
+        claims,
+        "--group",
+        "JH-G-WC",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!refused.status.success());
+    let report = stderr(&refused);
+    assert!(report.contains("line 2: encounter_id"), "{report}");
+    assert!(report.contains("line 3: self_paid"), "{report}");
+    let nobody = run(&[
+        "import",
+        "claims",
+        claims,
+        "--group",
+        "NO-SUCH",
+        "--check",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!nobody.status.success());
+    assert!(stderr(&nobody).contains("NO-SUCH"), "{}", stderr(&nobody));
+
     let created = binary()
         .args([
             "admin",
@@ -955,6 +992,22 @@ fn insurance_journey() {
         .text(&browser.find("#budget-amount"))
         .ends_with("元"));
     assert_eq!(browser.find_all("#spending-chart rect").len(), 12);
+    // A claims file with a bad amount: the line and the reason are shown, nothing is written.
+    let claims = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("claims-bad.csv");
+    std::fs::write(
+        &claims,
+        "claim_id,encounter_id,resident_id,group_code,unit_code,fund,kind,level,in_group,dip_group,los_days,total,eligible,deductible,insurance_paid,self_paid,settled_on\n\
+         1,1,1,X,,resident,outpatient,primary,0,,,-1,0,0,0,0,2025-01-01\n",
+    )
+    .unwrap();
+    click_text(&browser, "#claims-import summary", "导入医保结算数据");
+    let file = browser.find("#claims-form input[type=file]");
+    browser.type_into(&file, claims.to_str().unwrap());
+    let import = browser.find("#import-claims");
+    browser.click(&import);
+    browser.wait_text("须为不小于 0 的金额");
+    browser.goto(&server.url("/insurance"));
+    text_when(&browser, "#insurance-title", |t| t.contains("2025"));
     for month in 1..=12 {
         let run = browser.find("#run-prepayment");
         assert_eq!(browser.text(&run), format!("运行 {month} 月预付"));

@@ -8,6 +8,7 @@
 //! force. The same inputs and parameters always give the same statement.
 
 pub mod case_payment;
+pub mod claims;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

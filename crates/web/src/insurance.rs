@@ -9,6 +9,7 @@ use medgrid_domain::access::{Action, Id, OrgPath};
 use medgrid_domain::insurance::budget::months;
 use medgrid_domain::insurance::{yuan, Fen};
 use medgrid_store::insurance::case_payment::CasePaymentRun;
+use medgrid_store::insurance::claims::ClaimImport;
 use medgrid_store::insurance::{
     BudgetDraft, BudgetRecord, MonthSpending, PrepaymentRun, SettlementRun,
 };
@@ -134,6 +135,23 @@ pub async fn settle(
     Ok(state
         .store
         .settle_year(&caller.actor, path, year, fund, score)
+        .await?)
+}
+
+/// Imports the bureau's claims file for a group; with `check_only`, the validation report
+/// alone.
+pub async fn import_claims(
+    state: &AppState,
+    caller: &Caller,
+    group_id: Id,
+    bytes: &[u8],
+    check_only: bool,
+) -> Result<ClaimImport, AppError> {
+    let group = state.store.group(group_id).await?;
+    caller.allow(Action::InsuranceSettle, &group.path()).await?;
+    Ok(state
+        .store
+        .import_claims(&caller.actor, group.path(), &group.code, bytes, check_only)
         .await?)
 }
 

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use medgrid_domain::access::Id;
 use medgrid_store::insurance::case_payment::{CasePage, CasePaymentRun};
+use medgrid_store::insurance::claims::ClaimImport;
 use medgrid_store::insurance::{BudgetDraft, BudgetRecord, PrepaymentRun, SettlementRun};
 
-use super::{Body, Params};
+use super::{Body, Params, RawBody};
 use crate::auth::ApiCaller;
 use crate::case_payments::{self, RunView, TracedCase};
 use crate::error::{AppError, Problem};
@@ -259,4 +260,35 @@ pub async fn case_payment_case(
     Ok(Json(
         case_payments::traced(&state, &caller, id, claim_id).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// Only check the file: the validation report, nothing written.
+    #[serde(default)]
+    check: bool,
+}
+
+/// Imports the bureau's claims (CSV with the columns of the synthetic city's `claims.csv`,
+/// amounts in yuan). Every bad line is reported with its column and reason, and then nothing
+/// is written; lines already kept unchanged are skipped. `?check=true` only reports.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/insurance/claims", tag = "insurance",
+    params(("id" = i64, Path), ImportParams),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 201, body = Object), (status = 200, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn import_claims(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Params(q): Params<ImportParams>,
+    RawBody(bytes): RawBody,
+) -> Result<(StatusCode, Json<ClaimImport>), AppError> {
+    let report = insurance::import_claims(&state, &caller, group_id, &bytes, q.check).await?;
+    let status = if report.written {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(report)))
 }

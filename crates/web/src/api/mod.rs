@@ -29,6 +29,9 @@ use crate::error::AppError;
 use crate::AppState;
 
 /// An attachment's body may be larger than other requests: the file plus a form's framing.
+/// A claims file: a large group's year runs to a few hundred thousand lines.
+pub(crate) const CLAIMS_BODY: usize = 256 * 1024 * 1024;
+
 pub(crate) const ATTACHMENT_BODY: usize = medgrid_domain::attachment::MAX_BYTES + 64 * 1024;
 
 pub fn router() -> Router<AppState> {
@@ -155,6 +158,10 @@ pub fn router() -> Router<AppState> {
             post(insurance::settle),
         )
         .route(
+            "/v1/groups/{id}/insurance/claims",
+            post(insurance::import_claims).layer(DefaultBodyLimit::max(CLAIMS_BODY)),
+        )
+        .route(
             "/v1/groups/{id}/insurance/case-payments",
             post(insurance::run_case_payment).get(insurance::case_payment_runs),
         )
@@ -266,6 +273,7 @@ pub fn router() -> Router<AppState> {
         insurance::settle,
         insurance::settlement,
         insurance::statement_xlsx,
+        insurance::import_claims,
         insurance::run_case_payment,
         insurance::case_payment_runs,
         insurance::case_payment_run,

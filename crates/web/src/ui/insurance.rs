@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use medgrid_domain::access::{Action, Id};
 use medgrid_domain::insurance::budget::{months, Fund};
-use medgrid_domain::insurance::{percent, yuan};
+use medgrid_domain::insurance::{hundredths, percent, yuan};
 use medgrid_store::insurance::BudgetDraft;
 
 use super::{check_csrf, may, nav, page, UiError};
@@ -26,6 +26,9 @@ pub struct YearQuery {
     group_id: Option<Id>,
     year: Option<i32>,
     fund: Option<String>,
+    /// After a claims import: how many lines were imported and how many were already kept.
+    imported: Option<usize>,
+    unchanged: Option<usize>,
 }
 
 /// The groups the caller may read reports of, first the caller's own.
@@ -141,7 +144,7 @@ pub async fn page_view(
             all_run => next_month.is_none(), latest, settlements => view.settlements.len(),
             projected => yuan(view.projected), months_seen => view.months_seen,
             over_budget => view.budget.as_ref().is_some_and(|b| view.projected > b.amount),
-            dip_runs, dip_periods,
+            dip_runs, dip_periods, imported => q.imported, unchanged => q.unchanged,
             dip_rule => view.budget.as_ref().map(|b| medgrid_domain::insurance::dip::describe(&b.case_payment)),
         },
     )?;
@@ -165,25 +168,6 @@ pub struct BudgetForm {
     amount: String,
     #[serde(default)]
     charge_outflow: Option<String>,
-}
-
-/// A number typed with at most two decimals (commas allowed), in hundredths: yuan to fen, a
-/// score to hundredths of a point.
-fn hundredths(raw: &str) -> Option<i64> {
-    let t: String = raw.trim().chars().filter(|c| *c != ',').collect();
-    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
-    if frac.len() > 2 || whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let frac = format!("{frac:0<2}");
-    if !frac.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(frac.parse::<i64>().ok()?)
 }
 
 pub async fn set_budget(
@@ -299,17 +283,61 @@ pub async fn export(
         .map_err(|e| page(&state, &caller, e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::hundredths;
-
-    #[test]
-    fn numbers_as_typed_to_hundredths() {
-        assert_eq!(hundredths("1,234.5"), Some(123_450));
-        assert_eq!(hundredths("100"), Some(10_000));
-        assert_eq!(hundredths("0.07"), Some(7));
-        assert_eq!(hundredths("1.234"), None);
-        assert_eq!(hundredths("-5"), None);
-        assert_eq!(hundredths("abc"), None);
+/// The bureau's claims file, uploaded from the page: imported whole or refused with every bad
+/// line listed.
+pub async fn import_claims(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, UiError> {
+    let mut fields: std::collections::HashMap<String, String> = Default::default();
+    let mut bytes = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(page(&state, &caller, super::referrals::upload_error(&e))),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            bytes = field
+                .bytes()
+                .await
+                .map_err(|e| page(&state, &caller, super::referrals::upload_error(&e)))?
+                .to_vec();
+        } else {
+            let value = field
+                .text()
+                .await
+                .map_err(|e| page(&state, &caller, super::referrals::upload_error(&e)))?;
+            fields.insert(name, value);
+        }
     }
+    let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    check_csrf(&caller, get("csrf")).map_err(|e| page(&state, &caller, e))?;
+    let (Ok(group_id), Ok(year)) = (get("group_id").parse::<Id>(), get("year").parse::<i32>())
+    else {
+        return Err(page(
+            &state,
+            &caller,
+            AppError::Invalid(medgrid_domain::Invalid::one(
+                medgrid_domain::FieldError::new(
+                    "group_id",
+                    "invalid",
+                    "表单缺少医疗集团或年度",
+                    "the form lacks the group or the year",
+                ),
+            )),
+        ));
+    };
+    let report = insurance::import_claims(&state, &caller, group_id, &bytes, false)
+        .await
+        .map_err(|e| page(&state, &caller, e))?;
+    Ok(Redirect::to(&format!(
+        "/insurance?group_id={group_id}&year={year}&fund={}&imported={}&unchanged={}",
+        get("fund"),
+        report.imported,
+        report.unchanged
+    ))
+    .into_response())
 }

@@ -413,6 +413,10 @@ pub fn router() -> Router<AppState> {
         .route("/insurance/settle", post(insurance::settle))
         .route("/insurance/case-payments", post(case_payments::run))
         .route(
+            "/insurance/claims",
+            post(insurance::import_claims).layer(DefaultBodyLimit::max(crate::api::CLAIMS_BODY)),
+        )
+        .route(
             "/insurance/case-payments/{id}",
             get(case_payments::run_page),
         )

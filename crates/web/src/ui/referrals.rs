@@ -735,7 +735,7 @@ pub async fn attach(
     after(&state, &caller, id, result, "attach").await
 }
 
-fn upload_error(e: &axum::extract::multipart::MultipartError) -> AppError {
+pub(super) fn upload_error(e: &axum::extract::multipart::MultipartError) -> AppError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         AppError::Invalid(Invalid::one(medgrid_domain::attachment::too_large()))
     } else {

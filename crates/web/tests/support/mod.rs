@@ -407,4 +407,19 @@ impl World {
         self.send(req.body(Body::from(body.to_string())).unwrap())
             .await
     }
+
+    /// A file sent as the request body (CSV uploads).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let req = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, content_type);
+        self.send(req.body(Body::from(body.to_vec())).unwrap())
+            .await
+    }
 }
