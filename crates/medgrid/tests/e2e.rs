@@ -1043,6 +1043,14 @@ fn insurance_journey() {
     let href = browser.attribute(&export, "href");
     assert!(href.ends_with("/statement.xlsx"), "{href}");
 
+    // The first quarter's public funds: shared among the members, 70% at once.
+    let per_person = browser.find("#public-funds-form input[name=per_person]");
+    browser.type_into(&per_person, "89");
+    let run_funds = browser.find("#run-public-funds");
+    browser.click(&run_funds);
+    let funds = text_when(&browser, "#public-fund-runs", |t| t.contains("第 1 季度"));
+    assert!(funds.contains("70%"), "{funds}");
+
     // DIP: the year's final run, the members' chart, one case traced to its numbers.
     let year_option = browser.find("#dip-form select[name=month] option[value=\"0\"]");
     browser.click(&year_option);

@@ -9,6 +9,7 @@
 
 pub mod case_payment;
 pub mod claims;
+pub mod public_funds;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ use medgrid_domain::insurance::budget::months;
 use medgrid_domain::insurance::{yuan, Fen};
 use medgrid_store::insurance::case_payment::CasePaymentRun;
 use medgrid_store::insurance::claims::ClaimImport;
+use medgrid_store::insurance::public_funds::{PublicFundParams, PublicFundRun};
 use medgrid_store::insurance::{
     BudgetDraft, BudgetRecord, MonthSpending, PrepaymentRun, SettlementRun,
 };
@@ -34,6 +35,8 @@ pub struct YearView {
     pub settlements: Vec<SettlementRun>,
     /// DIP case-payment runs, months first, then the year's final.
     pub case_payments: Vec<CasePaymentRun>,
+    /// The year's quarterly public-fund runs (not split by fund).
+    pub public_funds: Vec<PublicFundRun>,
     /// Months elapsed with spending, and the year's spending projected from them.
     pub months_seen: u32,
     pub projected: Fen,
@@ -59,6 +62,7 @@ pub async fn year(
     let runs = state.store.prepayment_runs(group_id, year, fund).await?;
     let settlements = state.store.settlements(group_id, year, fund).await?;
     let case_payments = state.store.case_payment_runs(group_id, year, fund).await?;
+    let public_funds = state.store.public_fund_runs(group_id, year).await?;
     let charged = budget.as_ref().is_none_or(|b| b.charge_outflow);
     let total = |m: &MonthSpending| m.in_group + if charged { m.outflow } else { 0 };
     let months_seen = spending
@@ -81,6 +85,7 @@ pub async fn year(
         runs,
         settlements,
         case_payments,
+        public_funds,
         months_seen,
         projected,
     })
@@ -136,6 +141,45 @@ pub async fn settle(
         .store
         .settle_year(&caller.actor, path, year, fund, score)
         .await?)
+}
+
+/// Runs a quarter of the bundled public funds (R9.4).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_public_funds(
+    state: &AppState,
+    caller: &Caller,
+    group_id: Id,
+    year: i32,
+    quarter: u32,
+    params: &PublicFundParams,
+    reason: Option<&str>,
+) -> Result<PublicFundRun, AppError> {
+    let path = group_path(state, group_id).await?;
+    caller.allow(Action::InsuranceSettle, &path).await?;
+    Ok(state
+        .store
+        .run_public_funds(
+            &caller.actor,
+            path,
+            year,
+            quarter,
+            params,
+            reason,
+            medgrid_store::local_now().date(),
+        )
+        .await?)
+}
+
+pub async fn public_fund_runs(
+    state: &AppState,
+    caller: &Caller,
+    group_id: Id,
+    year: i32,
+) -> Result<Vec<PublicFundRun>, AppError> {
+    caller
+        .allow(Action::ReportRead, &group_path(state, group_id).await?)
+        .await?;
+    Ok(state.store.public_fund_runs(group_id, year).await?)
 }
 
 /// Imports the bureau's claims file for a group; with `check_only`, the validation report

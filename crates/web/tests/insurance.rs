@@ -1,7 +1,8 @@
 //! The insurance global budget through the JSON API, on SQLite and PostgreSQL, on a synthetic
 //! city's year of claims: who may run what, a budget's twelve prepayments, a month that cannot
 //! be run twice but can be corrected, runs the database refuses to change, a settlement whose
-//! statement adds up from the claims, and the statement as Excel.
+//! statement adds up from the claims, and the statement as Excel; the quarterly public-fund
+//! runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should stop the test
 
@@ -199,4 +200,145 @@ async fn a_year_is_budgeted_prepaid_and_settled(db: &TestDb) {
     );
 }
 
-on_both!(a_year_is_budgeted_prepaid_and_settled);
+/// The quarterly public-fund runs: capitation of the group's residents with the drug subsidy,
+/// a quarter shared by the residents each member serves, 70% at once and the rest by the
+/// half-year's assessment score, every fen of the year accounted for.
+async fn public_funds_by_quarter(db: &TestDb) {
+    let params = medgrid_sim::Params::new(7, 600, NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
+    let w = world_with(db, Some(params)).await;
+    let insurer = support::insurance_officer(&w).await;
+    let group = w.lead.group_id.unwrap();
+    let url = format!("/api/v1/groups/{group}/insurance/public-funds");
+    let q = |quarter: u32| json!({"year": 2025, "quarter": quarter, "per_person": 8_900, "drug_subsidy": 1_000_003});
+
+    let r = w.post(&url, &w.group_manager, None, &q(1)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = w
+        .post(
+            &url,
+            &insurer,
+            None,
+            &json!({"year": 2025, "quarter": 5, "per_person": 0, "advance": 2_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.fields(), ["quarter", "per_person", "advance"]);
+
+    // Q1, before any assessment: the advance paid, the rest withheld.
+    let r = w.post(&url, &insurer, None, &q(1)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let first = r.json();
+    let residents: i64 = String::from_utf8_lossy(
+        &support::sql(
+            db,
+            &format!(
+                "SELECT COUNT(*) FROM resident WHERE group_id = {group} AND merged_into_id IS NULL"
+            ),
+        )
+        .stdout,
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(first["population"], residents);
+    let year_total = residents * 8_900 + 1_000_003;
+    assert_eq!(first["year_total"], year_total);
+    let members = first["members"].as_array().unwrap();
+    assert!(members.len() >= 2, "{first}");
+    let shares: i64 = members.iter().map(|m| m["share"].as_i64().unwrap()).sum();
+    assert_eq!(shares, first["quarter_total"].as_i64().unwrap());
+    for m in members {
+        let share = m["share"].as_i64().unwrap();
+        // 70%, half a fen rounded up: (share × 7 + 5) ÷ 10 in whole fen.
+        assert_eq!(m["advance"], (share * 7 + 5) / 10);
+        assert_eq!(m["released"], 0, "no report yet: {m}");
+        assert_eq!(
+            m["withheld"].as_i64().unwrap(),
+            share - m["advance"].as_i64().unwrap()
+        );
+    }
+    let populations: i64 = members
+        .iter()
+        .map(|m| m["population"].as_i64().unwrap())
+        .sum();
+    assert_eq!(populations, residents);
+
+    // Once again only with a reason, and then the same.
+    let r = w.post(&url, &insurer, None, &q(1)).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    let mut again = q(1);
+    again["reason"] = json!("人口数据更正");
+    let r = w.post(&url, &insurer, None, &again).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["seq"], 2);
+    assert_eq!(r.json()["members"], first["members"]);
+
+    // The half-year's assessment releases Q2's remainder by each member's score.
+    let report = w
+        .post(
+            &format!("/api/v1/groups/{group}/assessments"),
+            &w.group_manager,
+            None,
+            &json!({"period": "2025-H1"}),
+        )
+        .await;
+    assert_eq!(report.status, 201, "{}", report.text);
+    let report = report.json();
+    let r = w.post(&url, &insurer, None, &q(2)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let second = r.json();
+    assert_eq!(second["assessment_id"], report["id"]);
+    let mut released_any = false;
+    for m in second["members"].as_array().unwrap() {
+        let scored = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["member_id"] == m["unit_id"]);
+        let rest = m["share"].as_i64().unwrap() - m["advance"].as_i64().unwrap();
+        match scored {
+            Some(s) => {
+                // Reports write scores as decimals ("87.25"); runs keep hundredths.
+                let score =
+                    (s["total"].as_str().unwrap().parse::<f64>().unwrap() * 100.0).round() as i64;
+                assert_eq!(m["score"], score);
+                assert_eq!(m["released"], (rest * score * 2 + 10_000) / 20_000, "{m}");
+                released_any |= m["released"].as_i64().unwrap() > 0;
+            }
+            None => assert_eq!(m["released"], 0, "no score, nothing released: {m}"),
+        }
+    }
+    assert!(released_any, "someone's remainder was released");
+
+    // Four quarters add up to the year exactly.
+    for quarter in [3, 4] {
+        let r = w.post(&url, &insurer, None, &q(quarter)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = w.get(&format!("{url}?year=2025"), &w.group_manager).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let runs = r.json();
+    let latest: i64 = [1, 2, 3, 4]
+        .iter()
+        .map(|quarter| {
+            runs.as_array()
+                .unwrap()
+                .iter()
+                .rfind(|x| x["quarter"] == *quarter)
+                .unwrap()["quarter_total"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(latest, year_total);
+    assert!(
+        !support::sql(db, "UPDATE public_fund_run SET quarter_total = 0")
+            .status
+            .success()
+    );
+}
+
+on_both!(
+    a_year_is_budgeted_prepaid_and_settled,
+    public_funds_by_quarter
+);

@@ -105,6 +105,28 @@ CREATE TABLE case_payment (
     PRIMARY KEY (run_id, claim_id)
 );
 
+-- Bundled public funds (R9.4): a quarter's distribution of the public-health capitation and
+-- the essential-drug subsidy to members, with the parameters it was run with and each
+-- member's line (JSON). A quarter runs again only as a further run with a reason.
+CREATE TABLE public_fund_run (
+    id            BIGSERIAL PRIMARY KEY,
+    group_id      BIGINT NOT NULL REFERENCES med_group(id),
+    year          INTEGER NOT NULL,
+    quarter       INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    reason        TEXT,
+    population    BIGINT NOT NULL,
+    year_total    BIGINT NOT NULL,
+    quarter_total BIGINT NOT NULL,
+    -- The assessment report whose scores released the remainder, if there was one.
+    assessment_id BIGINT REFERENCES assessment_run(id),
+    members       TEXT NOT NULL,
+    parameters    TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    created_by    TEXT NOT NULL,
+    CONSTRAINT uq_public_fund_run UNIQUE (group_id, year, quarter, seq)
+);
+
 -- Spending by group, fund and day settled, with the place and the amount: prepayment and
 -- settlement read this index alone, never the claims themselves.
 CREATE INDEX ix_claim_group_fund_settled ON claim (group_id, fund, settled_on, in_group, insurance_paid_fen);
@@ -119,4 +141,6 @@ FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();
 CREATE TRIGGER case_payment_run_no_change BEFORE UPDATE OR DELETE ON case_payment_run
 FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();
 CREATE TRIGGER case_payment_no_change BEFORE UPDATE OR DELETE ON case_payment
+FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();
+CREATE TRIGGER public_fund_run_no_change BEFORE UPDATE OR DELETE ON public_fund_run
 FOR EACH ROW EXECUTE FUNCTION insurance_run_immutable();

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use medgrid_domain::access::Id;
 use medgrid_store::insurance::case_payment::{CasePage, CasePaymentRun};
 use medgrid_store::insurance::claims::ClaimImport;
+use medgrid_store::insurance::public_funds::{PublicFundParams, PublicFundRun};
 use medgrid_store::insurance::{BudgetDraft, BudgetRecord, PrepaymentRun, SettlementRun};
 
 use super::{Body, Params, RawBody};
@@ -291,4 +292,78 @@ pub async fn import_claims(
         StatusCode::OK
     };
     Ok((status, Json(report)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicFundInput {
+    pub year: i32,
+    /// 1–4.
+    pub quarter: u32,
+    /// The public-health standard per resident and year, fen.
+    pub per_person: i64,
+    /// The year's essential-drug subsidy, fen.
+    #[serde(default)]
+    pub drug_subsidy: i64,
+    /// Share paid at once, parts per million (default 700000 = 70%).
+    #[serde(default)]
+    pub advance: Option<i64>,
+    /// Runs a quarter already run again, for this reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Runs a quarter of the bundled public funds: the year's capitation (residents × standard)
+/// with the drug subsidy, a quarter of it shared among members by residents served, part
+/// advanced, the rest released by each member's score in the half-year's assessment report.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/insurance/public-funds", tag = "insurance",
+    params(("id" = i64, Path)), request_body = PublicFundInput,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn run_public_funds(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Body(input): Body<PublicFundInput>,
+) -> Result<(StatusCode, Json<PublicFundRun>), AppError> {
+    let params = PublicFundParams {
+        per_person: input.per_person,
+        drug_subsidy: input.drug_subsidy,
+        advance: input.advance.unwrap_or(700_000),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            insurance::run_public_funds(
+                &state,
+                &caller,
+                group_id,
+                input.year,
+                input.quarter,
+                &params,
+                input.reason.as_deref(),
+            )
+            .await?,
+        ),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OnlyYear {
+    year: i32,
+}
+
+/// Every quarter's public-fund runs of a year.
+#[utoipa::path(get, path = "/api/v1/groups/{id}/insurance/public-funds", tag = "insurance",
+    params(("id" = i64, Path), OnlyYear),
+    responses((status = 200, body = Object), (status = 403, body = Problem)))]
+pub async fn public_fund_runs(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(group_id): Path<Id>,
+    Params(q): Params<OnlyYear>,
+) -> Result<Json<Vec<PublicFundRun>>, AppError> {
+    Ok(Json(
+        insurance::public_fund_runs(&state, &caller, group_id, q.year).await?,
+    ))
 }

@@ -162,6 +162,10 @@ pub fn router() -> Router<AppState> {
             post(insurance::import_claims).layer(DefaultBodyLimit::max(CLAIMS_BODY)),
         )
         .route(
+            "/v1/groups/{id}/insurance/public-funds",
+            post(insurance::run_public_funds).get(insurance::public_fund_runs),
+        )
+        .route(
             "/v1/groups/{id}/insurance/case-payments",
             post(insurance::run_case_payment).get(insurance::case_payment_runs),
         )
@@ -274,6 +278,8 @@ pub fn router() -> Router<AppState> {
         insurance::settlement,
         insurance::statement_xlsx,
         insurance::import_claims,
+        insurance::run_public_funds,
+        insurance::public_fund_runs,
         insurance::run_case_payment,
         insurance::case_payment_runs,
         insurance::case_payment_run,
@@ -296,7 +302,7 @@ pub fn router() -> Router<AppState> {
         crate::indicators::Board, crate::indicators::LibraryEntry, crate::indicators::RecordList, crate::indicators::TargetInput,
         crate::assessments::Report, crate::assessments::RunInput,
         persons::MergeInput, persons::DecisionInput,
-        insurance::PrepaymentInput, insurance::SettlementInput, insurance::CasePaymentInput)),
+        insurance::PrepaymentInput, insurance::SettlementInput, insurance::CasePaymentInput, insurance::PublicFundInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(

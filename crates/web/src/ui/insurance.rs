@@ -135,6 +135,23 @@ pub async fn page_view(
             context! { month => m, label => super::case_payments::period(year, m), done }
         })
         .collect();
+    let fund_runs: Vec<_> = view
+        .public_funds
+        .iter()
+        .map(|r| {
+            context! {
+                quarter => r.quarter, seq => r.seq, reason => r.reason.clone(), population => r.population,
+                year_total => yuan(r.year_total), quarter_total => yuan(r.quarter_total),
+                per_person => yuan(r.parameters.per_person), advance_rate => percent(r.parameters.advance),
+                scored => r.assessment_id.is_some(), created_by => r.created_by.clone(),
+                members => r.members.iter().map(|m| context! {
+                    name => m.unit_name.clone(), population => m.population,
+                    score => m.score.map(|s| format!("{}.{:02}", s / 100, s % 100)),
+                    share => yuan(m.share), advance => yuan(m.advance), released => yuan(m.released), withheld => yuan(m.withheld),
+                }).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
     let html = state.templates.render(
         "insurance.html",
         context! {
@@ -144,7 +161,7 @@ pub async fn page_view(
             all_run => next_month.is_none(), latest, settlements => view.settlements.len(),
             projected => yuan(view.projected), months_seen => view.months_seen,
             over_budget => view.budget.as_ref().is_some_and(|b| view.projected > b.amount),
-            dip_runs, dip_periods, imported => q.imported, unchanged => q.unchanged,
+            dip_runs, dip_periods, imported => q.imported, unchanged => q.unchanged, fund_runs,
             dip_rule => view.budget.as_ref().map(|b| medgrid_domain::insurance::dip::describe(&b.case_payment)),
         },
     )?;
@@ -340,4 +357,77 @@ pub async fn import_claims(
         report.unchanged
     ))
     .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PublicFundForm {
+    csrf: String,
+    group_id: Id,
+    year: i32,
+    fund: String,
+    quarter: u32,
+    /// Yuan per resident and year.
+    per_person: String,
+    /// Yuan.
+    #[serde(default)]
+    drug_subsidy: String,
+    /// Percent paid at once.
+    advance: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn run_public_funds(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Form(f): Form<PublicFundForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&caller, &f.csrf).map_err(|e| page(&state, &caller, e))?;
+    let amount = |field: &str, raw: &str, zh: &str, en: &str| {
+        hundredths(if raw.trim().is_empty() { "0" } else { raw }).ok_or_else(|| {
+            page(
+                &state,
+                &caller,
+                AppError::Invalid(medgrid_domain::Invalid::one(
+                    medgrid_domain::FieldError::new(field.to_owned(), "format", zh, en),
+                )),
+            )
+        })
+    };
+    let per_person = amount(
+        "per_person",
+        &f.per_person,
+        "人均标准须为金额（元，最多两位小数）",
+        "the standard per person is an amount in yuan",
+    )?;
+    let drug_subsidy = amount(
+        "drug_subsidy",
+        &f.drug_subsidy,
+        "药品补助须为金额（元，最多两位小数）",
+        "the drug subsidy is an amount in yuan",
+    )?;
+    // Percent with two decimals → parts per million.
+    let advance = amount(
+        "advance",
+        &f.advance,
+        "预拨比例须为 0–100 的百分数",
+        "the advance is a percentage 0–100",
+    )? * 100;
+    let params = medgrid_store::insurance::public_funds::PublicFundParams {
+        per_person,
+        drug_subsidy,
+        advance,
+    };
+    insurance::run_public_funds(
+        &state,
+        &caller,
+        f.group_id,
+        f.year,
+        f.quarter,
+        &params,
+        f.reason.as_deref(),
+    )
+    .await
+    .map_err(|e| page(&state, &caller, e))?;
+    Ok(back(f.group_id, f.year, &f.fund))
 }

@@ -412,6 +412,7 @@ pub fn router() -> Router<AppState> {
         .route("/insurance/prepay", post(insurance::prepay))
         .route("/insurance/settle", post(insurance::settle))
         .route("/insurance/case-payments", post(case_payments::run))
+        .route("/insurance/public-funds", post(insurance::run_public_funds))
         .route(
             "/insurance/claims",
             post(insurance::import_claims).layer(DefaultBodyLimit::max(crate::api::CLAIMS_BODY)),
