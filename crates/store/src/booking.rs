@@ -192,9 +192,8 @@ fn replaced_gone() -> FieldError {
     )
 }
 
-/// What one read tells about a booking attempt before any lock is taken.
+/// What a booking attempt reads of the slot and the parties before any lock is taken.
 struct Seen {
-    status: String,
     reserved: bool,
     starts_at: NaiveDateTime,
     unit: Id,
@@ -207,8 +206,6 @@ struct Seen {
     priority: Option<String>,
     /// The slot of the live booking being rescheduled, if it is the resident's.
     replaced_slot: Option<Id>,
-    /// The booking an earlier request with the same key made.
-    booking: Option<Booking>,
 }
 
 /// Why an attempt may not take the slot, if it may not: the policy's reserved share and
@@ -522,72 +519,79 @@ impl Store {
         } else {
             BookingKind::General
         };
-        // Fast path for the many who arrive after a slot is gone (and for retries), and where
-        // the slot is and whether the parties named may book it: one read, no transaction, so
-        // that most refusals never wait for a connection that holds a row lock. A slot once
-        // booked stays booked, so a "taken" read is never stale in the patient's favour; a
-        // "free" read is only a hint, settled by the UPDATE below, and each party check that
-        // could go stale is repeated by the statement that acts on it.
-        let seen = read!(self, |p| {
+        // Fast path for the many who arrive after a slot is gone (and for retries): one light
+        // read, no transaction. A slot once booked stays booked, so a "taken" read is never
+        // stale in the patient's favour; a "free" read is only a hint, settled by the UPDATE
+        // below.
+        let first = read!(self, |p| {
             sqlx::query(
-                "SELECT s.status AS slot_status, s.reserved AS slot_reserved, \
-                 s.starts_at AS slot_starts_at, u.id AS unit_id, u.city_id, u.grid_id, \
-                 (SELECT r.id FROM resident r WHERE r.id = $3) AS party_resident, \
-                 (SELECT f.status FROM referral f WHERE f.id = $4 AND f.resident_id = $3 \
-                  AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
-                  AND f.kind = 'referral') AS party_referral, \
-                 (SELECT f.priority FROM referral f WHERE f.id = $4) AS party_priority, \
-                 (SELECT k.slot_id FROM booking k WHERE k.id = $5 AND k.status = 'booked' \
-                  AND k.resident_id = $3) AS replaced_slot, \
-                 b.id, b.group_id, b.slot_id, b.resident_id, \
+                "SELECT s.status AS slot_status, b.id, b.group_id, b.slot_id, b.resident_id, \
                  b.referral_id, b.kind, b.reference, b.status \
-                 FROM slot s JOIN care_session c ON c.id = s.session_id \
-                 JOIN unit u ON u.id = c.unit_id \
-                 LEFT JOIN booking b ON b.group_id = s.group_id AND b.idempotency_key = $2 \
+                 FROM slot s LEFT JOIN booking b \
+                 ON b.group_id = s.group_id AND b.idempotency_key = $2 \
                  WHERE s.id = $1",
             )
             .bind(req.slot_id)
             .bind(key)
-            .bind(req.resident_id)
-            .bind(req.referral_id)
-            .bind(req.replaces)
             .fetch_optional(p)
             .await?
-            .map(|r| -> Result<Seen, StoreError> {
+            .map(|r| -> Result<(String, Option<Booking>), StoreError> {
                 let earlier: Option<Id> = r.try_get("id")?;
                 let booking = match earlier {
                     Some(_) => Some(booking_from_row!(r)),
                     None => None,
                 };
-                Ok(Seen {
-                    status: r.try_get("slot_status")?,
-                    reserved: r.try_get("slot_reserved")?,
-                    starts_at: r.try_get("slot_starts_at")?,
-                    unit: r.try_get("unit_id")?,
-                    city: r.try_get("city_id")?,
-                    grid: r.try_get("grid_id")?,
-                    resident: r.try_get("party_resident")?,
-                    referral: r.try_get("party_referral")?,
-                    priority: r.try_get("party_priority")?,
-                    replaced_slot: r.try_get("replaced_slot")?,
-                    booking,
-                })
+                Ok((r.try_get("slot_status")?, booking))
             })
             .transpose()?
         });
-        let seen = match seen {
+        match first {
             None => return Err(StoreError::NotFound),
-            Some(Seen {
-                booking: Some(b), ..
-            }) => {
+            Some((_, Some(b))) => {
                 if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
                     return Err(key_reused());
                 }
                 return Ok(b);
             }
-            Some(seen) if seen.status == "booked" => return Err(slot_taken()),
-            Some(seen) => seen,
-        };
+            Some((status, None)) if status == "booked" => return Err(slot_taken()),
+            Some(_) => {}
+        }
+        // Where the slot is and whether the parties named may book it, also before any
+        // transaction, so that refusals never wait for a connection that holds a row lock;
+        // each party check that could go stale is repeated by the statement that acts on it.
+        let seen = read!(self, |p| {
+            let r = sqlx::query(
+                "SELECT s.reserved AS slot_reserved, s.starts_at AS slot_starts_at, \
+                 u.id AS unit_id, u.city_id, u.grid_id, \
+                 (SELECT r.id FROM resident r WHERE r.id = $2) AS party_resident, \
+                 (SELECT f.status FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
+                  AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
+                  AND f.kind = 'referral') AS party_referral, \
+                 (SELECT f.priority FROM referral f WHERE f.id = $3) AS party_priority, \
+                 (SELECT k.slot_id FROM booking k WHERE k.id = $4 AND k.status = 'booked' \
+                  AND k.resident_id = $2) AS replaced_slot \
+                 FROM slot s JOIN care_session c ON c.id = s.session_id \
+                 JOIN unit u ON u.id = c.unit_id WHERE s.id = $1",
+            )
+            .bind(req.slot_id)
+            .bind(req.resident_id)
+            .bind(req.referral_id)
+            .bind(req.replaces)
+            .fetch_optional(p)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok::<_, StoreError>(Seen {
+                reserved: r.try_get("slot_reserved")?,
+                starts_at: r.try_get("slot_starts_at")?,
+                unit: r.try_get("unit_id")?,
+                city: r.try_get("city_id")?,
+                grid: r.try_get("grid_id")?,
+                resident: r.try_get("party_resident")?,
+                referral: r.try_get("party_referral")?,
+                priority: r.try_get("party_priority")?,
+                replaced_slot: r.try_get("replaced_slot")?,
+            })
+        })?;
         if let Some(e) = refusal(policy, req, kind, &seen, seen.reserved) {
             return Err(StoreError::Invalid(Invalid::one(e)));
         }
