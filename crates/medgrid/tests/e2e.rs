@@ -1066,6 +1066,10 @@ fn insurance_journey() {
     assert!(browser
         .text(&browser.find("#dip-point-value"))
         .ends_with("元/分"));
+    let export = browser.find("#export-dip");
+    assert!(browser
+        .attribute(&export, "href")
+        .ends_with("/statement.xlsx"));
     let first = browser.find("#dip-case-list a.dip-case");
     browser.click(&first);
     let steps = text_when(&browser, "#case-steps", |t| t.contains("医保基金支付"));

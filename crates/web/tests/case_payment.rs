@@ -317,6 +317,29 @@ async fn dip_runs_by_month_and_year(db: &TestDb) {
         branches.get("normal").copied().unwrap_or(0)
     );
 
+    // The run as a workbook for the members' finance offices; the cases in it are a read.
+    let r = w
+        .get(
+            &format!("/api/v1/insurance/case-payments/{id}/statement.xlsx"),
+            &w.group_manager,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.content_type.contains("spreadsheetml"),
+        "{}",
+        r.content_type
+    );
+    assert!(r.text.starts_with("PK"), "a zip container");
+    assert_eq!(
+        scalar(
+            db,
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'insurance.case_payment.cases.read' \
+             AND actor_username = 'gm'"
+        ),
+        1
+    );
+
     // March again: refused without a reason; with one, a second run paying the same.
     let r = w
         .post(&format!("{base}/case-payments"), &insurer, None, &march)

@@ -367,3 +367,16 @@ pub async fn public_fund_runs(
         insurance::public_fund_runs(&state, &caller, group_id, q.year).await?,
     ))
 }
+
+/// A DIP run as an Excel workbook: its figures, each member's statement, every case with
+/// its numbers (audited: cases are residents' claims).
+#[utoipa::path(get, path = "/api/v1/insurance/case-payments/{id}/statement.xlsx", tag = "insurance",
+    params(("id" = i64, Path)),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn case_payment_xlsx(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<Id>,
+) -> Result<Response, AppError> {
+    case_payments::run_download(&state, &caller, id).await
+}

@@ -174,6 +174,10 @@ pub fn router() -> Router<AppState> {
             get(insurance::case_payment_run),
         )
         .route(
+            "/v1/insurance/case-payments/{id}/statement.xlsx",
+            get(insurance::case_payment_xlsx),
+        )
+        .route(
             "/v1/insurance/case-payments/{id}/cases",
             get(insurance::case_payment_cases),
         )
@@ -285,6 +289,7 @@ pub fn router() -> Router<AppState> {
         insurance::case_payment_run,
         insurance::case_payment_cases,
         insurance::case_payment_case,
+        insurance::case_payment_xlsx,
         persons::arrive,
         persons::search,
         persons::read,

@@ -181,3 +181,13 @@ pub async fn case_page(
     )?;
     Ok(html.into_response())
 }
+
+pub async fn export(
+    State(state): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path(id): Path<Id>,
+) -> Result<Response, UiError> {
+    case_payments::run_download(&state, &caller, id)
+        .await
+        .map_err(|e| page(&state, &caller, e))
+}

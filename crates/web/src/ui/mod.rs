@@ -422,6 +422,10 @@ pub fn router() -> Router<AppState> {
             get(case_payments::run_page),
         )
         .route(
+            "/insurance/case-payments/{id}/statement.xlsx",
+            get(case_payments::export),
+        )
+        .route(
             "/insurance/case-payments/{id}/cases/{claim_id}",
             get(case_payments::case_page),
         )
