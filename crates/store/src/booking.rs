@@ -196,6 +196,9 @@ fn replaced_gone() -> FieldError {
 struct Seen {
     reserved: bool,
     starts_at: NaiveDateTime,
+    /// The slot's group and session: neither ever changes.
+    group: Id,
+    session: Id,
     unit: Id,
     city: Id,
     grid: Option<Id>,
@@ -258,6 +261,141 @@ fn refusal(
 
 const BOOKING_COLUMNS: &str =
     "id, group_id, slot_id, resident_id, referral_id, kind, reference, status";
+
+/// Takes the slot (`UPDATE slot SET …`): a row changes only while the slot is free (or held
+/// past its time, or held by this booker's token), and only if the attempt may take a slot
+/// reserved as this one is now. PostgreSQL re-checks the condition after waiting for a rival,
+/// so of any number of simultaneous attempts exactly one wins. Binds: $1 slot, $2 now,
+/// $3 hold token, $4 may take a reserved slot, $5 may take an open one.
+const TAKE_SLOT: &str = "status = 'booked', hold_until = NULL, hold_token = NULL, \
+     hold_referral_id = NULL WHERE id = $1 AND (status = 'free' OR (status = 'held' \
+     AND (hold_until <= $2 OR hold_token = $3))) \
+     AND ((reserved AND $4) OR (NOT reserved AND $5))";
+
+/// A booking attempt that passed the checks on the read, with what its writes need.
+struct Plan<'a> {
+    req: &'a BookingRequest,
+    key: &'a str,
+    kind: BookingKind,
+    seen: Seen,
+    may_take_reserved: bool,
+    may_take_open: bool,
+    reference: String,
+    /// The audit entry's detail.
+    detail: String,
+    /// The referral this booking moves from accepted to booked (none when rescheduling).
+    moving: Option<crate::referral::Referral>,
+}
+
+impl Plan<'_> {
+    /// What the referral's "book" event says: the reference and the time.
+    fn event_note(&self) -> String {
+        format!(
+            "{} {}",
+            self.reference,
+            self.seen.starts_at.format("%Y-%m-%d %H:%M")
+        )
+    }
+
+    fn audit<'b>(&'b self, actor: &'b Actor, booking: &Booking) -> AuditEntry<'b> {
+        AuditEntry {
+            actor,
+            action: "slot.book",
+            resource_type: "Appointment",
+            resource_id: Some(format!("booking-{}", booking.id)),
+            target: Some(self.target()),
+            outcome: Outcome::Ok,
+            detail: Some(self.detail.clone()),
+        }
+    }
+
+    fn target(&self) -> OrgPath {
+        OrgPath {
+            city: self.seen.city,
+            grid: self.seen.grid,
+            group: Some(self.seen.group),
+            unit: Some(self.seen.unit),
+        }
+    }
+}
+
+/// What a request whose idempotency key already names a booking gets: that booking, if the
+/// request is the same one again.
+fn earlier_answer(b: Booking, req: &BookingRequest) -> Result<Booking, StoreError> {
+    if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
+        Err(key_reused())
+    } else {
+        Ok(b)
+    }
+}
+
+/// Why inserting the booking failed: the key already names a booking of another slot, or the
+/// referral already holds a live booking (the unique indexes say so); anything else as is.
+fn insert_refused(e: sqlx::Error) -> StoreError {
+    let Some(d) = e.as_database_error().filter(|d| d.is_unique_violation()) else {
+        return e.into();
+    };
+    if d.constraint() == Some("uq_booking_live_referral")
+        || d.message().contains("booking.referral_id")
+    {
+        StoreError::Conflict(FieldError::new(
+            "referral_id",
+            "already_booked",
+            "该转诊已有有效预约；如需更改请改约",
+            "the referral already holds a live booking; reschedule it instead",
+        ))
+    } else {
+        key_reused()
+    }
+}
+
+/// Tells an attempt whose UPDATE took no slot why, on `$ex` (inside its transaction): a retry
+/// of a request that won before gets that booking back; a slot still free was refused by the
+/// reserved share as it stands now; otherwise a rival has it.
+macro_rules! after_losing {
+    ($ex:expr, $policy:expr, $plan:expr) => {{
+        let plan: &Plan<'_> = $plan;
+        let req = plan.req;
+        let r = sqlx::query(
+            "SELECT s.reserved AS slot_reserved, COALESCE(s.status = 'free' OR (s.status = 'held' \
+             AND (s.hold_until <= $3 OR s.hold_token = $4)), FALSE) AS takeable, \
+             b.id, b.group_id, b.slot_id, b.resident_id, b.referral_id, b.kind, b.reference, \
+             b.status FROM slot s LEFT JOIN booking b \
+             ON b.group_id = s.group_id AND b.idempotency_key = $2 WHERE s.id = $1",
+        )
+        .bind(req.slot_id)
+        .bind(plan.key)
+        .bind(req.now)
+        .bind(req.hold_token.as_deref())
+        .fetch_optional($ex)
+        .await?;
+        match r {
+            None => Err(StoreError::NotFound),
+            Some(r) => {
+                let earlier: Option<Id> = r.try_get("id")?;
+                if earlier.is_some() {
+                    earlier_answer(booking_from_row!(r), req)
+                } else if r.try_get::<bool, _>("takeable")? {
+                    let reserved: bool = r.try_get("slot_reserved")?;
+                    match refusal($policy, req, plan.kind, &plan.seen, reserved) {
+                        Some(e) => Err(StoreError::Invalid(Invalid::one(e))),
+                        // Free again and allowed: it changed twice under this attempt.
+                        None => Err(StoreError::Conflict(FieldError::new(
+                            "slot",
+                            "changed",
+                            "号源状态刚刚发生变化，请重试",
+                            "the slot changed just now; try again",
+                        ))),
+                    }
+                } else {
+                    Err(slot_taken())
+                }
+            }
+        }
+    }};
+}
+
+mod commit;
 
 impl Store {
     /// Opens a session at `unit` with its slots; a lead hospital's session must keep the
@@ -522,7 +660,7 @@ impl Store {
         // Fast path for the many who arrive after a slot is gone (and for retries): one light
         // read, no transaction. A slot once booked stays booked, so a "taken" read is never
         // stale in the patient's favour; a "free" read is only a hint, settled by the UPDATE
-        // below.
+        // that takes the slot.
         let first = read!(self, |p| {
             sqlx::query(
                 "SELECT s.status AS slot_status, b.id, b.group_id, b.slot_id, b.resident_id, \
@@ -547,12 +685,7 @@ impl Store {
         });
         match first {
             None => return Err(StoreError::NotFound),
-            Some((_, Some(b))) => {
-                if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
-                    return Err(key_reused());
-                }
-                return Ok(b);
-            }
+            Some((_, Some(b))) => return earlier_answer(b, req),
             Some((status, None)) if status == "booked" => return Err(slot_taken()),
             Some(_) => {}
         }
@@ -562,6 +695,7 @@ impl Store {
         let seen = read!(self, |p| {
             let r = sqlx::query(
                 "SELECT s.reserved AS slot_reserved, s.starts_at AS slot_starts_at, \
+                 s.group_id AS slot_group, s.session_id AS slot_session, \
                  u.id AS unit_id, u.city_id, u.grid_id, \
                  (SELECT r.id FROM resident r WHERE r.id = $2) AS party_resident, \
                  (SELECT f.status FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
@@ -583,6 +717,8 @@ impl Store {
             Ok::<_, StoreError>(Seen {
                 reserved: r.try_get("slot_reserved")?,
                 starts_at: r.try_get("slot_starts_at")?,
+                group: r.try_get("slot_group")?,
+                session: r.try_get("slot_session")?,
                 unit: r.try_get("unit_id")?,
                 city: r.try_get("city_id")?,
                 grid: r.try_get("grid_id")?,
@@ -595,62 +731,65 @@ impl Store {
         if let Some(e) = refusal(policy, req, kind, &seen, seen.reserved) {
             return Err(StoreError::Invalid(Invalid::one(e)));
         }
+        // The referral a first booking moves to "booked", as it stands, for the event and the
+        // notices the move writes; read here so that the transaction holds its locks no
+        // longer for it. The move itself is guarded by the referral's status.
+        let moving = match (req.referral_id, req.replaces) {
+            (Some(id), None) => Some(read!(self, |p| {
+                let r = sqlx::query(&format!(
+                    "{} WHERE f.id = $1",
+                    crate::referral::REFERRAL_SELECT
+                ))
+                .bind(id)
+                .fetch_one(p)
+                .await?;
+                Ok::<_, StoreError>(crate::referral::referral_from_row!(r))
+            })?),
+            _ => None,
+        };
+        let plan = Plan {
+            req,
+            key,
+            kind,
+            // The reserved share is judged again on the row the UPDATE takes, in case it
+            // changed since the read: the statement takes a reserved slot only if a reserved
+            // slot may be taken, and likewise an open one.
+            may_take_reserved: refusal(policy, req, kind, &seen, true).is_none(),
+            may_take_open: refusal(policy, req, kind, &seen, false).is_none(),
+            reference: format!("BK{}-{}-{}", seen.group, req.slot_id, req.resident_id),
+            detail: format!(
+                "slot {} session {} resident {} {}",
+                req.slot_id,
+                seen.session,
+                req.resident_id,
+                kind.as_str()
+            ),
+            moving,
+            seen,
+        };
+        if let (crate::Backend::Postgres(pool), None) = (&self.backend, req.replaces) {
+            return commit::in_one_statement(pool, actor, policy, &plan).await;
+        }
         write!(self, |p| {
             let mut tx = p.begin().await?;
             // The one statement that decides who gets the slot: it changes a row only while the
             // slot is free, and PostgreSQL re-checks that condition after waiting for a rival.
-            // Most attempts at a popular session lose here, so losing costs one round trip more.
-            let won = sqlx::query(
-                "UPDATE slot SET status = 'booked', hold_until = NULL, hold_token = NULL, \
-                 hold_referral_id = NULL WHERE id = $1 AND (status = 'free' OR (status = 'held' \
-                 AND (hold_until <= $2 OR hold_token = $3))) \
-                 RETURNING group_id, starts_at, reserved, session_id",
-            )
-            .bind(req.slot_id)
-            .bind(req.now)
-            .bind(req.hold_token.as_deref())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(slot) = won else {
-                // Lost, or a retry of a request that won before: one query tells which.
-                let r = sqlx::query(
-                    "SELECT s.id AS slot_exists, b.id, b.group_id, b.slot_id, b.resident_id, \
-                     b.referral_id, b.kind, b.reference, b.status \
-                     FROM slot s LEFT JOIN booking b \
-                     ON b.group_id = s.group_id AND b.idempotency_key = $2 \
-                     WHERE s.id = $1",
-                )
+            let won = sqlx::query(&format!("UPDATE slot SET {TAKE_SLOT}"))
                 .bind(req.slot_id)
-                .bind(key)
-                .fetch_optional(&mut *tx)
+                .bind(req.now)
+                .bind(req.hold_token.as_deref())
+                .bind(plan.may_take_reserved)
+                .bind(plan.may_take_open)
+                .execute(&mut *tx)
                 .await?;
+            if won.rows_affected() != 1 {
+                let answer = after_losing!(&mut *tx, policy, &plan);
                 tx.rollback().await?;
-                let Some(r) = r else {
-                    return Err(StoreError::NotFound);
-                };
-                let earlier: Option<Id> = r.try_get("id")?;
-                if earlier.is_none() {
-                    return Err(slot_taken());
-                }
-                let b = booking_from_row!(r);
-                if b.slot_id != req.slot_id || b.resident_id != req.resident_id {
-                    return Err(key_reused());
-                }
-                return Ok(b);
-            };
-            let group_id: Id = slot.try_get("group_id")?;
-            let starts_at: NaiveDateTime = slot.try_get("starts_at")?;
-            let session_id: Id = slot.try_get("session_id")?;
-            // The reserved share may have changed since the read: judged again on the row won,
-            // inside the transaction, so that a refusal rolls the update back.
-            if let Some(e) = refusal(policy, req, kind, &seen, slot.try_get("reserved")?) {
-                tx.rollback().await?;
-                return Err(StoreError::Invalid(Invalid::one(e)));
+                return answer;
             }
-            let (unit_id, replaced_slot) = (seen.unit, seen.replaced_slot);
             // Rescheduling releases the old booking first, so that the referral's one live
             // booking moves rather than doubles.
-            if let (Some(old), Some(old_slot)) = (req.replaces, replaced_slot) {
+            if let (Some(old), Some(old_slot)) = (req.replaces, plan.seen.replaced_slot) {
                 let released = sqlx::query(
                     "UPDATE booking SET status = 'rescheduled', cancelled_at = $2 \
                      WHERE id = $1 AND status = 'booked'",
@@ -668,51 +807,32 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let reference = format!("BK{group_id}-{}-{}", req.slot_id, req.resident_id);
             let r = sqlx::query(&format!(
                 "INSERT INTO booking (group_id, slot_id, resident_id, referral_id, kind, reference, \
                  idempotency_key, status, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', $8) RETURNING {BOOKING_COLUMNS}"
             ))
-            .bind(group_id)
+            .bind(plan.seen.group)
             .bind(req.slot_id)
             .bind(req.resident_id)
             .bind(req.referral_id)
             .bind(kind.as_str())
-            .bind(&reference)
+            .bind(&plan.reference)
             .bind(key)
             .bind(crate::now())
             .fetch_one(&mut *tx)
             .await;
-            // The key already names a booking of another slot, or the referral already holds
-            // a live booking: refuse, keeping nothing.
             let r = match r {
-                Err(e)
-                    if e.as_database_error()
-                        .is_some_and(|d| d.is_unique_violation()) =>
-                {
-                    let referral_taken = e.as_database_error().is_some_and(|d| {
-                        d.constraint() == Some("uq_booking_live_referral")
-                            || d.message().contains("booking.referral_id")
-                    });
+                Err(e) => {
                     tx.rollback().await?;
-                    return Err(if referral_taken {
-                        StoreError::Conflict(FieldError::new(
-                            "referral_id",
-                            "already_booked",
-                            "该转诊已有有效预约；如需更改请改约",
-                            "the referral already holds a live booking; reschedule it instead",
-                        ))
-                    } else {
-                        key_reused()
-                    });
+                    return Err(insert_refused(e));
                 }
-                other => other?,
+                Ok(r) => r,
             };
             let booking = booking_from_row!(r);
-            if let (Some(referral_id), None) = (req.referral_id, req.replaces) {
+            if let Some(f) = &plan.moving {
                 let moved = sqlx::query("UPDATE referral SET status = 'booked', updated_at = $2, escalated_at = NULL, escalation = NULL WHERE id = $1 AND status = 'accepted'")
-                    .bind(referral_id)
+                    .bind(f.id)
                     .bind(req.now)
                     .execute(&mut *tx)
                     .await?;
@@ -721,15 +841,10 @@ impl Store {
                     tx.rollback().await?;
                     return Err(StoreError::Invalid(Invalid::one(not_accepted())));
                 }
-                let f = crate::referral::referral_in_tx!(tx, referral_id);
-                let note = format!(
-                    "{} {}",
-                    booking.reference,
-                    starts_at.format("%Y-%m-%d %H:%M")
-                );
+                let note = plan.event_note();
                 crate::referral::record_event!(
                     tx,
-                    &f,
+                    f,
                     "book",
                     Some("accepted"),
                     "booked",
@@ -739,32 +854,11 @@ impl Store {
                     req.now
                 );
                 sqlx::query("UPDATE waitlist SET status = 'fulfilled' WHERE referral_id = $1 AND status IN ('waiting', 'offered')")
-                    .bind(referral_id)
+                    .bind(f.id)
                     .execute(&mut *tx)
                     .await?;
             }
-            audit_insert!(
-                &mut *tx,
-                &AuditEntry {
-                    actor,
-                    action: "slot.book",
-                    resource_type: "Appointment",
-                    resource_id: Some(format!("booking-{}", booking.id)),
-                    target: Some(OrgPath {
-                        city: seen.city,
-                        grid: seen.grid,
-                        group: Some(group_id),
-                        unit: Some(unit_id),
-                    }),
-                    outcome: Outcome::Ok,
-                    detail: Some(format!(
-                        "slot {} session {session_id} resident {} {}",
-                        req.slot_id,
-                        req.resident_id,
-                        kind.as_str()
-                    )),
-                }
-            )?;
+            audit_insert!(&mut *tx, &plan.audit(actor, &booking))?;
             tx.commit().await?;
             Ok(booking)
         })

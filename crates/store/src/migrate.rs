@@ -95,6 +95,13 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_insurance.sql"),
         sqlite_rebuilds: false,
     },
+    Migration {
+        version: 12,
+        name: "booking_statement",
+        sqlite: include_str!("../migrations/sqlite/0012_booking_statement.sql"),
+        postgres: include_str!("../migrations/postgres/0012_booking_statement.sql"),
+        sqlite_rebuilds: false,
+    },
 ];
 
 const LEDGER_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migration (

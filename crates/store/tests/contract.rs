@@ -593,6 +593,7 @@ on_both_databases!(
     reserved_slots_wait_for_referrals_then_return,
     simultaneous_bookings_never_share_a_slot,
     a_retried_booking_returns_the_first,
+    a_referral_withdrawn_while_it_is_booked_keeps_no_booking,
     bulk_load_writes_the_generated_city,
     group_overviews_add_up_to_the_loaded_city,
     a_refused_row_leaves_nothing_behind,
@@ -1452,4 +1453,86 @@ async fn a_retried_booking_returns_the_first(store: Store) {
         "free",
         "nothing taken"
     );
+}
+
+/// A sender cancels a referral at the moment it is being booked, twelve times over: whichever
+/// wins, the referral never ends cancelled with a live booking, nor booked without one, and a
+/// slot is held only by a live booking.
+async fn a_referral_withdrawn_while_it_is_booked_keeps_no_booking(store: Store) {
+    use medgrid_store::referral::Move;
+    let (lead, other) = city_for_booking(&store).await;
+    let policy = medgrid_domain::capacity::Policy::default();
+    let actor = Actor::system("test");
+    let (session, slots) = store
+        .open_care_session(&actor, &lead, &draft(12, 4), &policy)
+        .await
+        .unwrap();
+    let sender = support::unit_principal("sender", Role::FamilyDoctor, &other);
+    let (mut booked, mut withdrawn) = (0, 0);
+    for (i, slot) in slots.iter().enumerate() {
+        let resident = 100 + i as i64;
+        let referral = accepted_referral(&store, &other, &lead, resident).await;
+        let booking = {
+            let store = store.clone();
+            let key = format!("race-{i}");
+            let slot = slot.id;
+            tokio::spawn(async move {
+                store
+                    .book(
+                        &Actor::system("test"),
+                        &medgrid_domain::capacity::Policy::default(),
+                        &request(slot, resident, &key, Some(referral)),
+                    )
+                    .await
+            })
+        };
+        let cancel = {
+            let store = store.clone();
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                store
+                    .move_referral(
+                        &Actor::system("test"),
+                        &sender,
+                        referral,
+                        &Move::Cancel {
+                            reason: "患者放弃".into(),
+                        },
+                        day(10, 12),
+                    )
+                    .await
+            })
+        };
+        let (booking, cancel) = (booking.await.unwrap(), cancel.await.unwrap());
+        let status = store.referral(referral).await.unwrap().status;
+        let live = store.referral_booking(referral).await.unwrap();
+        match &booking {
+            Ok(_) => booked += 1,
+            Err(StoreError::Invalid(inv)) => {
+                assert_eq!(inv.0[0].code, "not_accepted", "{inv:?}");
+                withdrawn += 1;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+        let slot_now = store.slots(session).await.unwrap()[i].status.clone();
+        match cancel {
+            // Cancelled, before or after the booking: nothing of the booking stays live.
+            Ok(_) => {
+                assert_eq!(status.as_str(), "cancelled");
+                assert!(live.is_none(), "a cancelled referral keeps no live booking");
+                assert_eq!(slot_now, "free", "its slot is given back or never taken");
+            }
+            // The sender saw it accepted, but the booking moved it first: it stays booked,
+            // with its booking and its slot.
+            Err(StoreError::Conflict(e)) => {
+                assert_eq!(e.code, "changed");
+                assert!(booking.is_ok());
+                assert_eq!(status.as_str(), "booked");
+                assert!(live.is_some());
+                assert_eq!(slot_now, "booked");
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(booked + withdrawn, slots.len());
 }

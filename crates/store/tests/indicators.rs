@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 
 use medgrid_analytics::{Measure, Rollup, Span};
-use medgrid_domain::access::{Principal, Role, Scope, ScopeKind};
+use medgrid_domain::access::Role;
 use medgrid_domain::indicator::{Level, Month, Period, Targets};
 use medgrid_domain::org::layout::parse_layout;
 use medgrid_domain::org::{MemberRole, Unit};
@@ -190,15 +190,7 @@ async fn refresh_takes_new_facts_and_still_equals_a_rebuild(store: Store) {
         )
         .await
         .unwrap();
-    let sender = Principal {
-        user_id: 0,
-        username: "sender".into(),
-        role: Role::FamilyDoctor,
-        scope: Scope {
-            kind: ScopeKind::Unit,
-            path: primary.path(),
-        },
-    };
+    let sender = support::unit_principal("sender", Role::FamilyDoctor, &primary);
     store
         .move_referral(
             &actor,

@@ -38,15 +38,7 @@ pub async fn accepted_referral(
         )
         .await
         .unwrap();
-    let receiver = Principal {
-        user_id: 0,
-        username: "receiver".into(),
-        role: Role::Specialist,
-        scope: Scope {
-            kind: ScopeKind::Unit,
-            path: to.path(),
-        },
-    };
+    let receiver = unit_principal("receiver", Role::Specialist, to);
     store
         .move_referral(
             &actor,
@@ -60,4 +52,17 @@ pub async fn accepted_referral(
         .await
         .unwrap();
     f.id
+}
+
+/// Someone acting for `unit` alone, in `role`.
+pub fn unit_principal(username: &str, role: Role, unit: &Unit) -> Principal {
+    Principal {
+        user_id: 0,
+        username: username.into(),
+        role,
+        scope: Scope {
+            kind: ScopeKind::Unit,
+            path: unit.path(),
+        },
+    }
 }

@@ -1,0 +1,2 @@
+-- Nothing on SQLite: a booking there runs its steps one by one in a transaction and rolls
+-- back in Rust (PostgreSQL's medgrid_refuse serves its single-statement booking).
