@@ -9,7 +9,7 @@ use sqlx::Row;
 use medgrid_domain::access::{Id, OrgPath};
 use medgrid_domain::capacity::{BookingKind, Policy};
 use medgrid_domain::org::{MemberRole, Unit};
-use medgrid_domain::referral::Priority;
+use medgrid_domain::referral::{Direction, Kind, Priority};
 use medgrid_domain::{FieldError, Invalid};
 
 use crate::audit::{audit_insert, AuditEntry};
@@ -284,7 +284,7 @@ struct Plan<'a> {
     /// The audit entry's detail.
     detail: String,
     /// The referral this booking moves from accepted to booked (none when rescheduling).
-    moving: Option<crate::referral::Referral>,
+    moving: Option<crate::referral::Heard>,
 }
 
 impl Plan<'_> {
@@ -692,20 +692,28 @@ impl Store {
         // Where the slot is and whether the parties named may book it, also before any
         // transaction, so that refusals never wait for a connection that holds a row lock;
         // each party check that could go stale is repeated by the statement that acts on it.
-        let seen = read!(self, |p| {
+        // The referral's own columns come along for the event and the notices a first booking
+        // writes; its move is guarded by its status when it is made.
+        let (seen, heard) = read!(self, |p| {
             let r = sqlx::query(
                 "SELECT s.reserved AS slot_reserved, s.starts_at AS slot_starts_at, \
                  s.group_id AS slot_group, s.session_id AS slot_session, \
                  u.id AS unit_id, u.city_id, u.grid_id, \
                  (SELECT r.id FROM resident r WHERE r.id = $2) AS party_resident, \
-                 (SELECT f.status FROM referral f WHERE f.id = $3 AND f.resident_id = $2 \
-                  AND f.to_unit_id = u.id AND f.source_encounter_id IS NULL \
-                  AND f.kind = 'referral') AS party_referral, \
-                 (SELECT f.priority FROM referral f WHERE f.id = $3) AS party_priority, \
+                 CASE WHEN f.resident_id = $2 AND f.to_unit_id = u.id \
+                  AND f.source_encounter_id IS NULL AND f.kind = 'referral' \
+                  THEN f.status END AS party_referral, \
+                 f.priority AS party_priority, f.id AS heard_id, f.group_id AS heard_group, \
+                 f.kind AS heard_kind, f.direction AS heard_direction, \
+                 (SELECT r.name FROM resident r WHERE r.id = f.resident_id) AS heard_name, \
+                 f.diagnosis AS heard_diagnosis, f.created_by AS heard_created_by, \
+                 f.from_unit_id AS heard_from, f.to_unit_id AS heard_to, \
+                 f.coordinator_id AS heard_coordinator, \
                  (SELECT k.slot_id FROM booking k WHERE k.id = $4 AND k.status = 'booked' \
                   AND k.resident_id = $2) AS replaced_slot \
                  FROM slot s JOIN care_session c ON c.id = s.session_id \
-                 JOIN unit u ON u.id = c.unit_id WHERE s.id = $1",
+                 JOIN unit u ON u.id = c.unit_id LEFT JOIN referral f ON f.id = $3 \
+                 WHERE s.id = $1",
             )
             .bind(req.slot_id)
             .bind(req.resident_id)
@@ -714,7 +722,25 @@ impl Store {
             .fetch_optional(p)
             .await?
             .ok_or(StoreError::NotFound)?;
-            Ok::<_, StoreError>(Seen {
+            let heard_id: Option<Id> = r.try_get("heard_id")?;
+            let heard = match heard_id {
+                None => None,
+                Some(id) => Some(crate::referral::Heard {
+                    id,
+                    group_id: r.try_get("heard_group")?,
+                    kind: Kind::parse(&r.try_get::<String, _>("heard_kind")?)
+                        .map_err(crate::referral::corrupt("kind"))?,
+                    direction: Direction::parse(&r.try_get::<String, _>("heard_direction")?)
+                        .map_err(crate::referral::corrupt("direction"))?,
+                    resident_name: r.try_get("heard_name")?,
+                    diagnosis: r.try_get("heard_diagnosis")?,
+                    created_by: r.try_get("heard_created_by")?,
+                    from_unit_id: r.try_get("heard_from")?,
+                    to_unit_id: r.try_get("heard_to")?,
+                    coordinator_id: r.try_get("heard_coordinator")?,
+                }),
+            };
+            let seen = Seen {
                 reserved: r.try_get("slot_reserved")?,
                 starts_at: r.try_get("slot_starts_at")?,
                 group: r.try_get("slot_group")?,
@@ -726,26 +752,16 @@ impl Store {
                 referral: r.try_get("party_referral")?,
                 priority: r.try_get("party_priority")?,
                 replaced_slot: r.try_get("replaced_slot")?,
-            })
+            };
+            Ok::<_, StoreError>((seen, heard))
         })?;
         if let Some(e) = refusal(policy, req, kind, &seen, seen.reserved) {
             return Err(StoreError::Invalid(Invalid::one(e)));
         }
-        // The referral a first booking moves to "booked", as it stands, for the event and the
-        // notices the move writes; read here so that the transaction holds its locks no
-        // longer for it. The move itself is guarded by the referral's status.
-        let moving = match (req.referral_id, req.replaces) {
-            (Some(id), None) => Some(read!(self, |p| {
-                let r = sqlx::query(&format!(
-                    "{} WHERE f.id = $1",
-                    crate::referral::REFERRAL_SELECT
-                ))
-                .bind(id)
-                .fetch_one(p)
-                .await?;
-                Ok::<_, StoreError>(crate::referral::referral_from_row!(r))
-            })?),
-            _ => None,
+        // A first booking moves its referral to "booked" (rescheduling keeps it there).
+        let moving = match req.replaces {
+            None => heard,
+            Some(_) => None,
         };
         let plan = Plan {
             req,

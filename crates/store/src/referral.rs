@@ -91,6 +91,45 @@ pub struct Referral {
     pub ends: EndsRow,
 }
 
+/// What a move's event and notices need of a referral: whom they go to and what they say.
+/// A booking reads just this before it takes its slot, rather than the whole referral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Heard {
+    pub id: Id,
+    pub group_id: Id,
+    pub kind: Kind,
+    pub direction: Direction,
+    pub resident_name: String,
+    pub diagnosis: String,
+    pub created_by: Option<Id>,
+    pub from_unit_id: Id,
+    pub to_unit_id: Option<Id>,
+    pub coordinator_id: Option<Id>,
+}
+
+impl From<&Referral> for Heard {
+    fn from(f: &Referral) -> Self {
+        Heard {
+            id: f.id,
+            group_id: f.group_id,
+            kind: f.kind,
+            direction: f.direction,
+            resident_name: f.resident_name.clone(),
+            diagnosis: f.diagnosis.clone(),
+            created_by: f.created_by,
+            from_unit_id: f.from_unit_id,
+            to_unit_id: f.to_unit_id,
+            coordinator_id: f.coordinator_id,
+        }
+    }
+}
+
+impl From<&Heard> for Heard {
+    fn from(h: &Heard) -> Self {
+        h.clone()
+    }
+}
+
 /// The organisation paths of a referral's ends, for the access gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EndsRow {
@@ -379,7 +418,8 @@ pub(crate) use unbook_referral;
 
 macro_rules! record_event {
     ($tx:expr, $ref:expr, $transition:expr, $from:expr, $to:expr, $party:expr, $actor:expr, $note:expr, $at:expr) => {{
-        let f: &$crate::referral::Referral = $ref;
+        let f = $crate::referral::Heard::from($ref);
+        let f = &f;
         let transition: &str = $transition;
         let from: Option<&str> = $from;
         let to: &str = $to;
@@ -449,7 +489,7 @@ pub(crate) use record_event;
 /// Who hears of a move: the referrer, the receiving unit and the coordinator, except the one
 /// who made it.
 pub(crate) fn recipients(
-    f: &Referral,
+    f: &Heard,
     acting_user: Option<Id>,
     acting_party: &str,
 ) -> Vec<(Option<Id>, Option<Id>, &'static str)> {
@@ -473,7 +513,7 @@ pub(crate) fn recipients(
     out
 }
 
-pub(crate) fn notice_text(f: &Referral, transition: &str, to: &str) -> (String, String) {
+pub(crate) fn notice_text(f: &Heard, transition: &str, to: &str) -> (String, String) {
     let label = Transition::parse(transition)
         .map(|t| t.label_zh())
         .unwrap_or(match transition {
@@ -1230,7 +1270,7 @@ impl Store {
             );
             if transition == Transition::Redirect {
                 if let Some(old) = f.to_unit_id {
-                    let (zh, en) = notice_text(&after, "redirect", to.as_str());
+                    let (zh, en) = notice_text(&Heard::from(&after), "redirect", to.as_str());
                     sqlx::query(
                         "INSERT INTO notification (group_id, referral_id, user_id, unit_id, audience, \
                          text_zh, text_en, created_at, channel, delivery) \
