@@ -594,6 +594,7 @@ on_both_databases!(
     simultaneous_bookings_never_share_a_slot,
     a_retried_booking_returns_the_first,
     a_referral_withdrawn_while_it_is_booked_keeps_no_booking,
+    a_referral_booking_writes_its_event_notice_and_audit_entry,
     bulk_load_writes_the_generated_city,
     group_overviews_add_up_to_the_loaded_city,
     a_refused_row_leaves_nothing_behind,
@@ -1534,5 +1535,148 @@ async fn a_referral_withdrawn_while_it_is_booked_keeps_no_booking(store: Store) 
             Err(e) => panic!("{e:?}"),
         }
     }
-    assert_eq!(booked + withdrawn, slots.len());
+    // Every booking made is audited once; a refused one leaves no entry.
+    let audited = store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("slot.book".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), booked, "{withdrawn} withdrawn");
+}
+
+/// What a referral's booking writes besides the booking, the same on both databases (on
+/// PostgreSQL it is one statement, on SQLite one step at a time): the referral booked, its
+/// "book" event naming the reference and time, the receiving unit's notice, the audit entry
+/// placed at the slot's unit; and a general booking writes its audit entry but no notice.
+async fn a_referral_booking_writes_its_event_notice_and_audit_entry(store: Store) {
+    let (lead, other) = city_for_booking(&store).await;
+    let policy = medgrid_domain::capacity::Policy::default();
+    let actor = Actor::system("test");
+    let (_, slots) = store
+        .open_care_session(&actor, &lead, &draft(12, 4), &policy)
+        .await
+        .unwrap();
+    let referral = accepted_referral(&store, &other, &lead, 100).await;
+    let unread_before = store.notifications(0, Some(lead.id), 100).await.unwrap();
+    let reserved = slots.iter().find(|s| s.reserved).unwrap();
+    let booking = store
+        .book(
+            &actor,
+            &policy,
+            &request(reserved.id, 100, "write-set", Some(referral)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(booking.referral_id, Some(referral));
+    assert_eq!(
+        store.referral(referral).await.unwrap().status.as_str(),
+        "booked"
+    );
+    let events = store.referral_events(referral).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (
+            last.transition.as_str(),
+            last.from_status.as_deref(),
+            last.to_status.as_str(),
+            last.party.as_str()
+        ),
+        ("book", Some("accepted"), "booked", "sender")
+    );
+    assert_eq!(
+        last.note.as_deref(),
+        Some(
+            format!(
+                "{} {}",
+                booking.reference,
+                reserved.starts_at.format("%Y-%m-%d %H:%M")
+            )
+            .as_str()
+        )
+    );
+    let unread = store.notifications(0, Some(lead.id), 100).await.unwrap();
+    let new: Vec<_> = unread
+        .iter()
+        .filter(|n| !unread_before.iter().any(|b| b.id == n.id))
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    let notice = new[0];
+    assert_eq!(
+        (
+            notice.referral_id,
+            notice.unit_id,
+            notice.user_id,
+            notice.audience.as_str()
+        ),
+        (Some(referral), Some(lead.id), None, "receiver")
+    );
+    assert!(
+        notice.text_en.ends_with(": book, now booked"),
+        "{}",
+        notice.text_en
+    );
+    assert!(
+        notice.text_zh.contains(&format!("#{referral}")),
+        "{}",
+        notice.text_zh
+    );
+    assert_eq!(
+        (notice.channel.as_str(), notice.delivery.as_str()),
+        ("in_app", "pending")
+    );
+    // A general booking of an open slot: audited, heard by nobody.
+    let open = slots.iter().find(|s| !s.reserved).unwrap();
+    let general = store
+        .book(&actor, &policy, &request(open.id, 101, "general", None))
+        .await
+        .unwrap();
+    assert_eq!(general.kind, "general");
+    assert_eq!(
+        store
+            .notifications(0, Some(lead.id), 100)
+            .await
+            .unwrap()
+            .len(),
+        unread.len()
+    );
+    let audited = store
+        .list_audit(&AuditFilter {
+            action_prefix: Some("slot.book".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let placed: Vec<_> = audited
+        .iter()
+        .map(|a| {
+            (
+                a.resource_id.clone(),
+                a.group_id,
+                a.unit_id,
+                a.city_id,
+                a.outcome.as_str(),
+                a.actor_username.as_str(),
+            )
+        })
+        .collect();
+    let at = |b: &medgrid_store::booking::Booking| {
+        (
+            Some(format!("booking-{}", b.id)),
+            lead.group_id,
+            Some(lead.id),
+            Some(lead.city_id),
+            "ok",
+            actor.username.as_str(),
+        )
+    };
+    assert_eq!(placed, vec![at(&general), at(&booking)], "newest first");
+    assert!(audited[1]
+        .detail
+        .as_deref()
+        .unwrap()
+        .ends_with("resident 100 referral"));
 }
