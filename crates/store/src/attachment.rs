@@ -123,7 +123,7 @@ impl Store {
             let status = f.status.as_str();
             crate::referral::record_event!(
                 tx,
-                &f,
+                &f.heard(),
                 "attach",
                 Some(status),
                 status,

@@ -98,7 +98,8 @@ pub struct AuditEntry<'a> {
     pub detail: Option<String>,
 }
 
-/// Appends `$entry` through `$ex` (a pool or a transaction of either backend).
+/// Appends `$entry` through `$ex` (a pool or a transaction of either backend). PostgreSQL's
+/// one-statement booking (`booking/commit.rs`) writes the same columns.
 macro_rules! audit_insert {
     ($ex:expr, $entry:expr) => {{
         let e: &$crate::AuditEntry<'_> = $entry;

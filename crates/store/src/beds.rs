@@ -568,7 +568,7 @@ impl Store {
                 let note = format!("{} {}", booking.reference, booking.admit_on);
                 crate::referral::record_event!(
                     tx,
-                    &f,
+                    &f.heard(),
                     "book",
                     Some("accepted"),
                     "booked",

@@ -72,7 +72,7 @@ impl Store {
             .await?;
             crate::referral::record_event!(
                 tx,
-                &f,
+                &f.heard(),
                 "queue",
                 Some(f.status.as_str()),
                 f.status.as_str(),
@@ -216,7 +216,7 @@ impl Store {
             );
             crate::referral::record_event!(
                 tx,
-                &f,
+                &f.heard(),
                 "offer",
                 Some(f.status.as_str()),
                 f.status.as_str(),

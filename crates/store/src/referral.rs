@@ -107,8 +107,9 @@ pub(crate) struct Heard {
     pub coordinator_id: Option<Id>,
 }
 
-impl From<&Referral> for Heard {
-    fn from(f: &Referral) -> Self {
+impl Referral {
+    pub(crate) fn heard(&self) -> Heard {
+        let f = self;
         Heard {
             id: f.id,
             group_id: f.group_id,
@@ -121,12 +122,6 @@ impl From<&Referral> for Heard {
             to_unit_id: f.to_unit_id,
             coordinator_id: f.coordinator_id,
         }
-    }
-}
-
-impl From<&Heard> for Heard {
-    fn from(h: &Heard) -> Self {
-        h.clone()
     }
 }
 
@@ -402,7 +397,7 @@ macro_rules! unbook_referral {
             let f = $crate::referral::referral_in_tx!($tx, referral_id);
             $crate::referral::record_event!(
                 $tx,
-                &f,
+                &f.heard(),
                 "unbook",
                 Some("booked"),
                 "accepted",
@@ -416,10 +411,11 @@ macro_rules! unbook_referral {
 }
 pub(crate) use unbook_referral;
 
+/// Writes a move's event and its notices. PostgreSQL's one-statement booking
+/// (`booking/commit.rs`) writes the same rows for its "book" move.
 macro_rules! record_event {
     ($tx:expr, $ref:expr, $transition:expr, $from:expr, $to:expr, $party:expr, $actor:expr, $note:expr, $at:expr) => {{
-        let f = $crate::referral::Heard::from($ref);
-        let f = &f;
+        let f: &$crate::referral::Heard = $ref;
         let transition: &str = $transition;
         let from: Option<&str> = $from;
         let to: &str = $to;
@@ -865,7 +861,7 @@ impl Store {
             let f = referral_from_row!(f);
             record_event!(
                 tx,
-                &f,
+                &f.heard(),
                 if draft.send { "send" } else { "create" },
                 None,
                 status.as_str(),
@@ -1259,7 +1255,7 @@ impl Store {
             // A redirected referral is also heard of by the unit it left.
             record_event!(
                 tx,
-                &after,
+                &after.heard(),
                 transition.as_str(),
                 Some(f.status.as_str()),
                 to.as_str(),
@@ -1270,7 +1266,7 @@ impl Store {
             );
             if transition == Transition::Redirect {
                 if let Some(old) = f.to_unit_id {
-                    let (zh, en) = notice_text(&Heard::from(&after), "redirect", to.as_str());
+                    let (zh, en) = notice_text(&after.heard(), "redirect", to.as_str());
                     sqlx::query(
                         "INSERT INTO notification (group_id, referral_id, user_id, unit_id, audience, \
                          text_zh, text_en, created_at, channel, delivery) \
@@ -1579,7 +1575,7 @@ impl Store {
             }
             record_event!(
                 tx,
-                f,
+                &f.heard(),
                 "escalate",
                 Some(f.status.as_str()),
                 f.status.as_str(),

@@ -1,13 +1,15 @@
-//! A booking's writes on PostgreSQL, sent as one statement. At the release moment a popular
-//! session's winners are bound by round trips and by the hand-offs of pooled connections
-//! between them, not by the locks they take: taking the slot, the booking, the referral's
-//! move with its event and notices, the waitlist and the audit entry go to the server together
-//! as data-modifying common table expressions, each step fed by the rows the step before
-//! returned, so that nothing is written unless the slot was taken. A single statement is
-//! atomic without a transaction around it; where the referral turns out to have been moved by
-//! a rival since it was read, `medgrid_refuse` aborts the statement and with it every step.
-//! SQLite has no such statements and no network to save; there the same steps run one by one
-//! in a transaction (`Store::book`), under the same conditions.
+//! A booking's writes on PostgreSQL, sent as one statement. At the release moment the
+//! database's CPU is what a popular session's winners wait for, and every statement costs a
+//! round trip and an executor start-up of its own: taking the slot, the booking, the
+//! referral's move with its event and notices, the waitlist and the audit entry therefore go
+//! to the server together as data-modifying common table expressions, each step fed by the
+//! rows the step before returned, so that nothing is written unless the slot was taken. A
+//! single statement is atomic without a transaction around it; where the referral turns out to
+//! have been moved by a rival since it was read, `medgrid_refuse` aborts the statement and with
+//! it every step. SQLite has no such statements and no network to save; there the same steps
+//! run one by one in a transaction (`Store::book`), under the same conditions, and the store's
+//! tests hold both to the same rows written. The columns written here are those of
+//! `audit_insert!` and `record_event!`: a column added there must be added here.
 
 use sqlx::{PgPool, Row};
 
